@@ -1,0 +1,412 @@
+//! The GPU context: adapter choice, device, limits, error capture, submit and wait.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::pipeline::Pipelines;
+
+/// How [`Gpu::with_options`] picks an adapter.
+///
+/// [`GpuOptions::from_env`] reads the variables wgpu users already know:
+/// `WGPU_BACKEND` (`vulkan`, `metal`, `dx12`, `gl`, comma-separated),
+/// `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter's name) and
+/// `WGPU_POWER_PREF` (`low` or `high`).
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Backends to consider.
+    pub backends: wgpu::Backends,
+    /// Pick the first adapter whose name contains this (case-insensitive).
+    pub adapter_name: Option<String>,
+    /// Preference when no name is given.
+    pub power_preference: wgpu::PowerPreference,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            backends: wgpu::Backends::all(),
+            adapter_name: None,
+            power_preference: wgpu::PowerPreference::HighPerformance,
+        }
+    }
+}
+
+impl GpuOptions {
+    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`.
+    ///
+    /// Unlike wgpu's own helper, an unknown backend name is an error rather
+    /// than a warning followed by "no backend at all".
+    pub fn from_env() -> Result<Self> {
+        let mut options = Self::default();
+        if let Ok(list) = std::env::var("WGPU_BACKEND") {
+            options.backends = parse_backends(&list)?;
+        }
+        if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
+            options.adapter_name = Some(name);
+        }
+        if let Some(preference) = wgpu::PowerPreference::from_env() {
+            options.power_preference = preference;
+        }
+        Ok(options)
+    }
+}
+
+/// Parses a comma-separated backend list, rejecting names wgpu does not know
+/// and backends this build of wgpu cannot use on this platform.
+pub fn parse_backends(list: &str) -> Result<wgpu::Backends> {
+    let enabled = wgpu::Instance::enabled_backend_features();
+    let mut backends = wgpu::Backends::empty();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let backend = wgpu::Backends::from_comma_list(name);
+        if backend.is_empty() || !enabled.contains(backend) {
+            return Err(Error::UnsupportedBackend {
+                name: name.to_string(),
+            });
+        }
+        backends |= backend;
+    }
+    if backends.is_empty() {
+        return Err(Error::UnsupportedBackend {
+            name: list.to_string(),
+        });
+    }
+    Ok(backends)
+}
+
+/// What a [`Gpu`] runs on: the adapter and the limits that matter here.
+#[derive(Clone, Debug)]
+pub struct GpuInfo {
+    /// Adapter name, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits)"`.
+    pub name: String,
+    /// Backend (Vulkan, Metal, Dx12, Gl).
+    pub backend: wgpu::Backend,
+    /// Discrete, integrated, CPU, ...
+    pub device_type: wgpu::DeviceType,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version details.
+    pub driver_info: String,
+    /// Largest storage-buffer binding, in bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, in bytes.
+    pub max_buffer_size: u64,
+    /// Most workgroups in one dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+    /// Required alignment of storage-buffer binding offsets, in bytes.
+    pub min_storage_buffer_offset_alignment: u32,
+    /// Whether the device can time kernels with timestamp queries.
+    pub timestamp_query: bool,
+}
+
+impl GpuInfo {
+    fn new(info: wgpu::AdapterInfo, limits: &wgpu::Limits, features: wgpu::Features) -> Self {
+        Self {
+            name: info.name,
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: info.driver,
+            driver_info: info.driver_info,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
+            timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        }
+    }
+}
+
+impl fmt::Display for GpuInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "adapter:   {}", self.name)?;
+        writeln!(f, "backend:   {:?}", self.backend)?;
+        writeln!(f, "type:      {:?}", self.device_type)?;
+        writeln!(f, "driver:    {} {}", self.driver, self.driver_info)?;
+        writeln!(
+            f,
+            "limits:    storage binding {} MiB, buffer {} MiB, {} workgroups/dim, offset alignment {} B",
+            self.max_storage_buffer_binding_size >> 20,
+            self.max_buffer_size >> 20,
+            self.max_compute_workgroups_per_dimension,
+            self.min_storage_buffer_offset_alignment
+        )?;
+        write!(f, "timestamps: {}", self.timestamp_query)
+    }
+}
+
+/// A device and queue that run this crate's kernels.
+///
+/// Cheap to clone (an `Arc`), `Send + Sync`: one `Gpu` serves many threads.
+/// Each kernel is compiled on first use and reused afterwards.
+///
+/// ```no_run
+/// # fn main() -> wgpu_activations::Result<()> {
+/// let gpu = wgpu_activations::Gpu::new()?;
+/// println!("{}", gpu.info());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Gpu {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: GpuInfo,
+    limits: wgpu::Limits,
+    pipelines: Pipelines,
+    /// Set by the device-lost callback (only on devices this crate opened:
+    /// a caller's device keeps the callback its owner installed).
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gpu {
+    /// Opens a device on the adapter chosen by [`GpuOptions::from_env`]. Blocks.
+    pub fn new() -> Result<Self> {
+        Self::with_options(&GpuOptions::from_env()?)
+    }
+
+    /// Opens a device on the adapter the options choose. Blocks.
+    pub fn with_options(options: &GpuOptions) -> Result<Self> {
+        pollster::block_on(Self::with_options_async(options))
+    }
+
+    /// Opens a device on the adapter the options choose.
+    pub async fn with_options_async(options: &GpuOptions) -> Result<Self> {
+        let instance = new_instance(options.backends);
+        let adapter = choose_adapter(&instance, options).await?;
+        Self::from_adapter(&adapter).await
+    }
+
+    /// Every adapter wgpu finds on the given backends, with whether it can run compute.
+    pub fn enumerate_adapters(backends: wgpu::Backends) -> Vec<(wgpu::AdapterInfo, bool)> {
+        let instance = new_instance(backends);
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .into_iter()
+            .map(|adapter| (adapter.get_info(), supports_compute(&adapter)))
+            .collect()
+    }
+
+    /// Opens a device on a given adapter, asking for the adapter's own buffer
+    /// and binding limits (wgpu's defaults are lower than most hardware's).
+    pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
+        let adapter_info = adapter.get_info();
+        if !supports_compute(adapter) {
+            return Err(Error::NoCompute {
+                adapter: adapter_info.name,
+            });
+        }
+        let wanted_features = wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-activations"),
+                required_features: adapter.features() & wanted_features,
+                required_limits: adapter.limits(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: adapter_info.name.clone(),
+                message: e.to_string(),
+            })?;
+
+        // wgpu's default handler panics; every call of ours runs inside error
+        // scopes, so anything reaching this handler came from outside them.
+        device.on_uncaptured_error(Arc::new(|error| {
+            log::error!("uncaptured wgpu error: {error}");
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_flag = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_flag.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(Self::build(device, queue, lost))
+    }
+
+    /// Uses a device the caller already owns, such as a game engine's.
+    ///
+    /// Limits and features are read from that device, never assumed. The
+    /// device's error handler and device-lost callback stay the owner's: this
+    /// crate captures its own errors with error scopes.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        Ok(Self::build(device, queue, Arc::new(Mutex::new(None))))
+    }
+
+    fn build(device: wgpu::Device, queue: wgpu::Queue, lost: Arc<Mutex<Option<String>>>) -> Self {
+        let limits = device.limits();
+        let info = GpuInfo::new(device.adapter_info(), &limits, device.features());
+        let pipelines = Pipelines::new(device.clone());
+        Self {
+            inner: Arc::new(Inner {
+                device,
+                queue,
+                info,
+                limits,
+                pipelines,
+                lost,
+            }),
+        }
+    }
+
+    /// The adapter and its limits.
+    pub fn info(&self) -> &GpuInfo {
+        &self.inner.info
+    }
+
+    /// The device's limits.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// The wgpu device, for callers who record their own work beside ours.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    pub(crate) fn pipelines(&self) -> &Pipelines {
+        &self.inner.pipelines
+    }
+
+    /// Blocks until all work submitted so far has finished.
+    pub fn wait_idle(&self) -> Result<()> {
+        self.wait_for(None)
+    }
+
+    /// Errors with [`Error::WrongDevice`] unless `device` is this Gpu's.
+    pub(crate) fn ensure_same_device(
+        &self,
+        device: &wgpu::Device,
+        what: &'static str,
+    ) -> Result<()> {
+        if *device == self.inner.device {
+            Ok(())
+        } else {
+            Err(Error::WrongDevice { what })
+        }
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes, and
+    /// turns whatever wgpu reports there into an [`Error`].
+    ///
+    /// Error scopes are thread-local in wgpu, so concurrent callers on other
+    /// threads never see each other's errors.
+    pub(crate) fn capture<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.ensure_alive()?;
+        let device = &self.inner.device;
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let value = f();
+        // Scopes pop in reverse order of their pushes.
+        let internal = pollster::block_on(internal.pop());
+        let validation = pollster::block_on(validation.pop());
+        let out_of_memory = pollster::block_on(out_of_memory.pop());
+        if out_of_memory.is_some() {
+            return Err(Error::OutOfMemory(context.to_string()));
+        }
+        if let Some(error) = validation.or(internal) {
+            self.ensure_alive()?;
+            return Err(Error::Wgpu {
+                context: context.to_string(),
+                message: error.to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Submits one encoder's commands; returns the submission to wait on.
+    pub(crate) fn submit(
+        &self,
+        context: &str,
+        encoder: wgpu::CommandEncoder,
+    ) -> Result<wgpu::SubmissionIndex> {
+        self.capture(context, || self.inner.queue.submit([encoder.finish()]))
+    }
+
+    /// Blocks until `submission` (or everything, for `None`) has finished.
+    pub(crate) fn wait_for(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        self.ensure_alive()?;
+        self.inner
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: submission,
+                timeout: None,
+            })
+            .map_err(|e| Error::Wgpu {
+                context: "waiting for the GPU".to_string(),
+                message: e.to_string(),
+            })?;
+        self.ensure_alive()
+    }
+
+    fn ensure_alive(&self) -> Result<()> {
+        match self.inner.lost.lock() {
+            Ok(slot) => match slot.as_ref() {
+                Some(reason) => Err(Error::DeviceLost(reason.clone())),
+                None => Ok(()),
+            },
+            Err(_) => Err(Error::DeviceLost("device-lost state poisoned".to_string())),
+        }
+    }
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = backends;
+    wgpu::Instance::new(descriptor)
+}
+
+fn supports_compute(adapter: &wgpu::Adapter) -> bool {
+    adapter
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+}
+
+async fn choose_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu::Adapter> {
+    let Some(wanted) = options.adapter_name.as_deref() else {
+        return instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: options.power_preference,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "{e} (backends {:?}; on a machine without a GPU install a software \
+                     driver, e.g. `apt-get install mesa-vulkan-drivers`)",
+                    options.backends
+                ))
+            });
+    };
+    let wanted_lower = wanted.to_lowercase();
+    let adapters = instance.enumerate_adapters(options.backends).await;
+    let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+    adapters
+        .into_iter()
+        .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
+        .ok_or_else(|| {
+            Error::NoAdapter(format!(
+                "no adapter name contains {wanted:?} on backends {:?}; found {names:?}",
+                options.backends
+            ))
+        })
+}

@@ -1,0 +1,121 @@
+//! The one place that records a kernel into a command encoder.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::pipeline::{ELEMENTS_PER_WORKGROUP, Kernel};
+
+/// A byte range of a storage buffer that a kernel binds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Binding<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+/// Records `kernel` over `elements` elements into `encoder`: one compute pass,
+/// no submit, no wait.
+///
+/// The kernels learn their element count from the bindings' lengths, so every
+/// binding must be exactly as long as the data it holds. Zero elements record
+/// nothing (wgpu cannot bind an empty range).
+pub(crate) fn record(
+    gpu: &Gpu,
+    encoder: &mut wgpu::CommandEncoder,
+    kernel: Kernel,
+    bindings: &[Binding<'_>],
+    elements: u64,
+) -> Result<()> {
+    debug_assert_eq!(bindings.len(), kernel.bindings().len());
+    if elements == 0 {
+        return Ok(());
+    }
+    let limit = gpu.limits().max_storage_buffer_binding_size;
+    for binding in bindings {
+        if binding.bytes > limit {
+            return Err(Error::TooLarge {
+                what: "a storage binding",
+                bytes: binding.bytes,
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
+    }
+    let (x, y) = grid(
+        elements.div_ceil(ELEMENTS_PER_WORKGROUP),
+        gpu.limits().max_compute_workgroups_per_dimension,
+    )?;
+    let compiled = gpu.pipelines().get(kernel)?;
+    gpu.capture(kernel.entry_point(), || {
+        let entries: Vec<wgpu::BindGroupEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(index, binding)| wgpu::BindGroupEntry {
+                binding: index as u32,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: binding.buffer,
+                    offset: binding.offset,
+                    size: wgpu::BufferSize::new(binding.bytes),
+                }),
+            })
+            .collect();
+        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry_point()),
+            layout: &compiled.layout,
+            entries: &entries,
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(kernel.entry_point()),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&compiled.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    })
+}
+
+/// Spreads `workgroups` over a 2-D grid whose x dimension stays within the
+/// device's per-dimension limit; the kernels rebuild the linear index as
+/// `y * num_workgroups.x + x` and skip the few indices past the end.
+pub(crate) fn grid(workgroups: u64, max_per_dimension: u32) -> Result<(u32, u32)> {
+    let max = u64::from(max_per_dimension.max(1));
+    let x = workgroups.min(max);
+    let y = workgroups.div_ceil(x.max(1));
+    if y > max {
+        return Err(Error::TooLarge {
+            what: "a dispatch",
+            bytes: workgroups * ELEMENTS_PER_WORKGROUP * 4,
+            limit_name: "max_compute_workgroups_per_dimension squared",
+            limit: max * max * ELEMENTS_PER_WORKGROUP * 4,
+        });
+    }
+    // Both fit in u32: each is at most `max_per_dimension`.
+    Ok((x as u32, y as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    #[test]
+    fn grid_stays_within_one_dimension_until_it_must_grow() {
+        assert_eq!(grid(1, 65535).unwrap(), (1, 1));
+        assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
+        assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
+        assert_eq!(grid(65535 * 3 + 1, 65535).unwrap(), (65535, 4));
+    }
+
+    #[test]
+    fn grid_covers_every_workgroup() {
+        for workgroups in [1u64, 7, 65535, 65536, 131_071, 4_000_000] {
+            let (x, y) = grid(workgroups, 65535).unwrap();
+            let covered = u64::from(x) * u64::from(y);
+            assert!(covered >= workgroups, "{workgroups}: {x}x{y}");
+            assert!(covered - workgroups < u64::from(x), "{workgroups}: {x}x{y}");
+        }
+    }
+
+    #[test]
+    fn grid_refuses_what_two_dimensions_cannot_hold() {
+        assert!(grid(65535u64 * 65535 + 1, 65535).is_err());
+    }
+}

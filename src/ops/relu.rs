@@ -1,0 +1,87 @@
+//! ReLU forward, out-of-place and in-place.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::dispatch;
+use crate::pipeline::Kernel;
+use crate::tensor::Tensor;
+
+impl Gpu {
+    /// `y = relu(x)` into a new tensor of `x`'s shape, bit-exact with
+    /// [`cpu::relu`](crate::cpu::relu): NaN keeps its payload, -0.0 and -inf
+    /// become +0.0.
+    ///
+    /// Submits without waiting; the result is ready for further ops at once
+    /// and [`Tensor::download`] waits for it.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[-1.0, 0.5, -0.0, f32::NAN])?;
+    /// let y = gpu.relu(&x)?.download()?;
+    /// assert_eq!(y[..2], [0.0, 0.5]);
+    /// assert!(y[2].is_sign_positive() && y[3].is_nan());
+    /// # Ok(()) }
+    /// ```
+    pub fn relu(&self, x: &Tensor) -> Result<Tensor> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_relu(&mut encoder, x, &y)?;
+        self.submit("relu", encoder)?;
+        Ok(y)
+    }
+
+    /// `x = relu(x)` in place. Submits without waiting.
+    pub fn relu_in_place(&self, x: &mut Tensor) -> Result<()> {
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_relu_in_place(&mut encoder, x)?;
+        self.submit("relu in place", encoder)?;
+        Ok(())
+    }
+
+    /// Records `y = relu(x)` into `encoder`: no submit, no wait. `y` must hold
+    /// as many elements as `x` (shapes may differ) and be another buffer.
+    pub fn record_relu(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<()> {
+        self.ensure_same_device(x.gpu().device(), "input")?;
+        self.ensure_same_device(y.gpu().device(), "output")?;
+        if y.len() != x.len() {
+            return Err(Error::ShapeMismatch {
+                what: "output",
+                expected: x.len(),
+                actual: y.len(),
+            });
+        }
+        if x.buffer() == y.buffer() && !x.is_empty() {
+            return Err(Error::Aliasing { what: "output" });
+        }
+        dispatch::record(
+            self,
+            encoder,
+            Kernel::ReluForward,
+            &[x.binding(), y.binding()],
+            x.len() as u64,
+        )
+    }
+
+    /// Records `x = relu(x)` into `encoder`: no submit, no wait.
+    pub fn record_relu_in_place(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: &mut Tensor,
+    ) -> Result<()> {
+        self.ensure_same_device(x.gpu().device(), "input")?;
+        dispatch::record(
+            self,
+            encoder,
+            Kernel::ReluForwardInPlace,
+            &[x.binding()],
+            x.len() as u64,
+        )
+    }
+}

@@ -1,0 +1,173 @@
+//! The kernel registry and the per-device pipeline cache.
+//!
+//! Every kernel this crate dispatches is a [`Kernel`]: its WGSL file, its entry
+//! point and its bindings. Shader modules and pipelines are built on first use
+//! and kept for the life of the [`Gpu`](crate::Gpu).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// Threads per workgroup for the element-wise kernels, passed to the WGSL
+/// `override WORKGROUP_SIZE` at pipeline creation.
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// Elements one workgroup of an element-wise kernel covers.
+pub const ELEMENTS_PER_WORKGROUP: u64 = WORKGROUP_SIZE as u64;
+
+/// A WGSL source file under `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+pub(crate) const RELU_SHADER: Shader = Shader {
+    name: "relu.wgsl",
+    source: include_str!("../shaders/relu.wgsl"),
+};
+
+/// How a kernel reads a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// Every kernel the crate dispatches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kernel {
+    ReluForward,
+    ReluForwardInPlace,
+}
+
+impl Kernel {
+    pub fn shader(self) -> Shader {
+        match self {
+            Kernel::ReluForward | Kernel::ReluForwardInPlace => RELU_SHADER,
+        }
+    }
+
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::ReluForward => "relu_forward",
+            Kernel::ReluForwardInPlace => "relu_forward_in_place",
+        }
+    }
+
+    /// Bindings of group 0, in binding-index order.
+    pub fn bindings(self) -> &'static [Access] {
+        match self {
+            Kernel::ReluForward => &[Access::Read, Access::ReadWrite],
+            Kernel::ReluForwardInPlace => &[Access::ReadWrite],
+        }
+    }
+}
+
+/// A compiled kernel: its pipeline and the layout its bind groups follow.
+pub(crate) struct CompiledKernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Modules and pipelines of one device, built once each.
+pub(crate) struct Pipelines {
+    device: wgpu::Device,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    kernels: Mutex<HashMap<Kernel, Arc<CompiledKernel>>>,
+}
+
+impl Pipelines {
+    pub fn new(device: wgpu::Device) -> Self {
+        Self {
+            device,
+            modules: Mutex::new(HashMap::new()),
+            kernels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The kernel's pipeline, compiling it on first use.
+    pub fn get(&self, kernel: Kernel) -> Result<Arc<CompiledKernel>> {
+        // Held across compilation so two threads never build the same kernel twice.
+        let mut kernels = self.kernels.lock().map_err(|_| poisoned(kernel))?;
+        if let Some(compiled) = kernels.get(&kernel) {
+            return Ok(Arc::clone(compiled));
+        }
+        let compiled = Arc::new(self.compile(kernel)?);
+        kernels.insert(kernel, Arc::clone(&compiled));
+        Ok(compiled)
+    }
+
+    fn compile(&self, kernel: Kernel) -> Result<CompiledKernel> {
+        let device = &self.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.module(kernel.shader())?;
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(index, access)| wgpu::BindGroupLayoutEntry {
+                binding: index as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(kernel.entry_point()),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(kernel.entry_point()),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry_point()),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry_point()),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE))],
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(error) = pollster::block_on(scope.pop()) {
+            return Err(Error::ShaderCompilation {
+                kernel: kernel.entry_point(),
+                message: error.to_string(),
+            });
+        }
+        Ok(CompiledKernel { pipeline, layout })
+    }
+
+    fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
+        let mut modules = self.modules.lock().map_err(|_| Error::ShaderCompilation {
+            kernel: shader.name,
+            message: "module cache poisoned by a panic on another thread".to_string(),
+        })?;
+        let module = modules.entry(shader).or_insert_with(|| {
+            self.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                })
+        });
+        Ok(module.clone())
+    }
+}
+
+fn poisoned(kernel: Kernel) -> Error {
+    Error::ShaderCompilation {
+        kernel: kernel.entry_point(),
+        message: "pipeline cache poisoned by a panic on another thread".to_string(),
+    }
+}
