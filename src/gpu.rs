@@ -121,7 +121,16 @@ impl fmt::Display for GpuInfo {
         writeln!(f, "adapter:   {}", self.name)?;
         writeln!(f, "backend:   {:?}", self.backend)?;
         writeln!(f, "type:      {:?}", self.device_type)?;
-        writeln!(f, "driver:    {} {}", self.driver, self.driver_info)?;
+        writeln!(
+            f,
+            "driver:    {}",
+            [self.driver.as_str(), self.driver_info.as_str()]
+                .iter()
+                .filter(|part| !part.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
         writeln!(
             f,
             "limits:    storage binding {} MiB, buffer {} MiB, {} workgroups/dim, offset alignment {} B",
@@ -238,6 +247,10 @@ impl Gpu {
 
     /// Uses a device the caller already owns, such as a game engine's.
     ///
+    /// Make one `Gpu` per device and clone it: tensors belong to the `Gpu`
+    /// that made them, and another `Gpu` refuses them with
+    /// [`Error::WrongDevice`] even when it wraps the same device.
+    ///
     /// Limits and features are read from that device, never assumed. The
     /// device's error handler and device-lost callback stay the owner's: this
     /// crate captures its own errors with error scopes.
@@ -290,13 +303,16 @@ impl Gpu {
         self.wait_for(None)
     }
 
-    /// Errors with [`Error::WrongDevice`] unless `device` is this Gpu's.
-    pub(crate) fn ensure_same_device(
-        &self,
-        device: &wgpu::Device,
-        what: &'static str,
-    ) -> Result<()> {
-        if *device == self.inner.device {
+    /// Errors with [`Error::WrongDevice`] unless `other` is this very `Gpu`
+    /// (or a clone of it).
+    ///
+    /// Identity is the shared allocation, not `wgpu::Device`'s `==`: wgpu 30
+    /// compares devices (and buffers) by an index that is only unique within
+    /// one `wgpu::Instance`, so two devices opened by two instances can
+    /// compare equal, and a buffer of one then reaches the other and panics
+    /// inside wgpu-core.
+    pub(crate) fn ensure_same(&self, other: &Gpu, what: &'static str) -> Result<()> {
+        if Arc::ptr_eq(&self.inner, &other.inner) {
             Ok(())
         } else {
             Err(Error::WrongDevice { what })

@@ -48,8 +48,8 @@ impl Gpu {
         x: &Tensor,
         y: &Tensor,
     ) -> Result<()> {
-        self.ensure_same_device(x.gpu().device(), "input")?;
-        self.ensure_same_device(y.gpu().device(), "output")?;
+        self.ensure_same(x.gpu(), "input")?;
+        self.ensure_same(y.gpu(), "output")?;
         if y.len() != x.len() {
             return Err(Error::ShapeMismatch {
                 what: "output",
@@ -75,7 +75,7 @@ impl Gpu {
         encoder: &mut wgpu::CommandEncoder,
         x: &mut Tensor,
     ) -> Result<()> {
-        self.ensure_same_device(x.gpu().device(), "input")?;
+        self.ensure_same(x.gpu(), "input")?;
         dispatch::record(
             self,
             encoder,
