@@ -80,7 +80,8 @@ pub struct Report {
     /// Largest distance in units in the last place, for ops whose contract
     /// allows rounding; `None` for bit-exact ops.
     pub max_ulp: Option<u32>,
-    /// Kernel time: record + submit + wait, input already on the GPU.
+    /// Wall time of record + submit + wait for the kernel alone: input
+    /// uploaded, output allocated and pipeline compiled beforehand.
     pub gpu_ms: f64,
     /// CPU reference time (one thread).
     pub cpu_ms: f64,
@@ -139,25 +140,19 @@ pub fn compare_exact(op: Op, input: &[f32], gpu: &[f32], cpu: &[f32]) -> Result<
 /// # Ok(()) }
 /// ```
 pub fn run(gpu: &Gpu, op: Op, input: &[f32]) -> Result<Report> {
-    let x = Tensor::from_slice(gpu, input)?;
+    // One untimed run first, so the timing below excludes compiling the
+    // pipeline on first use.
+    let mut warm_up = Operands::new(gpu, op, &input[..input.len().min(1)])?;
+    warm_up.submit(gpu, op)?;
+
+    let mut operands = Operands::new(gpu, op, input)?;
     gpu.wait_idle()?;
-    let (gpu_result, gpu_ms) = match op {
-        Op::ReluForward => {
-            let start = Instant::now();
-            let y = gpu.relu(&x)?;
-            gpu.wait_idle()?;
-            let elapsed = start.elapsed();
-            (y.download()?, elapsed)
-        }
-        Op::ReluForwardInPlace => {
-            let mut x = x;
-            let start = Instant::now();
-            gpu.relu_in_place(&mut x)?;
-            gpu.wait_idle()?;
-            let elapsed = start.elapsed();
-            (x.download()?, elapsed)
-        }
-    };
+    let start = Instant::now();
+    operands.submit(gpu, op)?;
+    gpu.wait_idle()?;
+    let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
+    let gpu_result = operands.result().download()?;
+
     let start = Instant::now();
     let cpu_result = match op {
         Op::ReluForward => cpu::relu_forward(input),
@@ -169,7 +164,45 @@ pub fn run(gpu: &Gpu, op: Op, input: &[f32]) -> Result<Report> {
     };
     let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut report = compare_exact(op, input, &gpu_result, &cpu_result)?;
-    report.gpu_ms = gpu_ms.as_secs_f64() * 1e3;
+    report.gpu_ms = gpu_ms;
     report.cpu_ms = cpu_ms;
     Ok(report)
+}
+
+/// An op's tensors, uploaded and allocated before anything is timed.
+struct Operands {
+    input: Tensor,
+    /// `None` for in-place ops, which write `input`.
+    output: Option<Tensor>,
+}
+
+impl Operands {
+    fn new(gpu: &Gpu, op: Op, input: &[f32]) -> Result<Self> {
+        let input = Tensor::from_slice(gpu, input)?;
+        let output = match op {
+            Op::ReluForward => Some(Tensor::uninit(gpu, input.shape())?),
+            Op::ReluForwardInPlace => None,
+        };
+        Ok(Self { input, output })
+    }
+
+    /// Records the op into a fresh encoder and submits it, without waiting.
+    fn submit(&mut self, gpu: &Gpu, op: Op) -> Result<()> {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        match (op, &self.output) {
+            (Op::ReluForward, Some(output)) => {
+                gpu.record_relu(&mut encoder, &self.input, output)?
+            }
+            (Op::ReluForwardInPlace, None) => {
+                gpu.record_relu_in_place(&mut encoder, &mut self.input)?
+            }
+            _ => unreachable!("Operands::new allocates an output exactly for out-of-place ops"),
+        }
+        gpu.submit(op.name(), encoder)?;
+        Ok(())
+    }
+
+    fn result(&self) -> &Tensor {
+        self.output.as_ref().unwrap_or(&self.input)
+    }
 }

@@ -294,6 +294,12 @@ impl Gpu {
         &self.inner.queue
     }
 
+    /// Compiles every kernel now, so that no op pays for compilation later
+    /// (an engine calls this at load time rather than mid-frame).
+    pub fn precompile(&self) -> Result<()> {
+        self.inner.pipelines.compile_all()
+    }
+
     pub(crate) fn pipelines(&self) -> &Pipelines {
         &self.inner.pipelines
     }

@@ -41,6 +41,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod cpu;
 mod error;
@@ -57,3 +59,8 @@ pub use tensor::Tensor;
 
 /// The WGSL sources of every kernel, by file name under `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[(pipeline::RELU_SHADER.name, pipeline::RELU_SHADER.source)];
+
+// Keeps README.md's example compiling: `cargo test` builds it as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

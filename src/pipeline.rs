@@ -43,6 +43,8 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
+    pub const ALL: &'static [Kernel] = &[Kernel::ReluForward, Kernel::ReluForwardInPlace];
+
     pub fn shader(self) -> Shader {
         match self {
             Kernel::ReluForward | Kernel::ReluForwardInPlace => RELU_SHADER,
@@ -87,6 +89,14 @@ impl Pipelines {
         }
     }
 
+    /// Compiles every kernel now rather than on first use.
+    pub fn compile_all(&self) -> Result<()> {
+        for &kernel in Kernel::ALL {
+            self.get(kernel)?;
+        }
+        Ok(())
+    }
+
     /// The kernel's pipeline, compiling it on first use.
     pub fn get(&self, kernel: Kernel) -> Result<Arc<CompiledKernel>> {
         // Held across compilation so two threads never build the same kernel twice.
@@ -100,11 +110,22 @@ impl Pipelines {
     }
 
     fn compile(&self, kernel: Kernel) -> Result<CompiledKernel> {
+        self.build(kernel.shader(), kernel.entry_point(), kernel.bindings())
+    }
+
+    /// Builds one entry point of `shader` with storage bindings `bindings`;
+    /// any wgpu error on the way (WGSL, validation) becomes
+    /// [`Error::ShaderCompilation`].
+    fn build(
+        &self,
+        shader: Shader,
+        entry_point: &'static str,
+        bindings: &[Access],
+    ) -> Result<CompiledKernel> {
         let device = &self.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.module(kernel.shader())?;
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
-            .bindings()
+        let module = self.module(shader)?;
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
             .enumerate()
             .map(|(index, access)| wgpu::BindGroupLayoutEntry {
@@ -121,19 +142,19 @@ impl Pipelines {
             })
             .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(kernel.entry_point()),
+            label: Some(entry_point),
             entries: &entries,
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(kernel.entry_point()),
+            label: Some(entry_point),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.entry_point()),
+            label: Some(entry_point),
             layout: Some(&pipeline_layout),
             module: &module,
-            entry_point: Some(kernel.entry_point()),
+            entry_point: Some(entry_point),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &[("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE))],
                 zero_initialize_workgroup_memory: false,
@@ -142,7 +163,7 @@ impl Pipelines {
         });
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(Error::ShaderCompilation {
-                kernel: kernel.entry_point(),
+                kernel: entry_point,
                 message: error.to_string(),
             });
         }
@@ -169,5 +190,50 @@ fn poisoned(kernel: Kernel) -> Error {
     Error::ShaderCompilation {
         kernel: kernel.entry_point(),
         message: "pipeline cache poisoned by a panic on another thread".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Option<wgpu::Device> {
+        match crate::Gpu::new() {
+            Ok(gpu) => Some(gpu.device().clone()),
+            Err(e) if std::env::var_os("CI").is_some() => panic!("CI is set and no adapter: {e}"),
+            Err(e) => {
+                eprintln!("SKIPPED: no GPU adapter ({e})");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn broken_wgsl_is_a_shader_compilation_error_not_a_panic() {
+        let Some(device) = device() else { return };
+        let pipelines = Pipelines::new(device);
+        let broken = Shader {
+            name: "broken.wgsl",
+            source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
+        };
+        let error = pipelines
+            .build(broken, "main", &[])
+            .err()
+            .expect("a type error must not compile");
+        assert!(
+            matches!(error, Error::ShaderCompilation { kernel: "main", .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn every_kernel_compiles_and_is_cached() {
+        let Some(device) = device() else { return };
+        let pipelines = Pipelines::new(device);
+        for &kernel in Kernel::ALL {
+            let first = pipelines.get(kernel).unwrap();
+            let second = pipelines.get(kernel).unwrap();
+            assert!(Arc::ptr_eq(&first, &second), "{kernel:?} compiled twice");
+        }
     }
 }
