@@ -170,39 +170,40 @@ pub fn run(gpu: &Gpu, op: Op, input: &[f32]) -> Result<Report> {
 }
 
 /// An op's tensors, uploaded and allocated before anything is timed.
-struct Operands {
-    input: Tensor,
-    /// `None` for in-place ops, which write `input`.
-    output: Option<Tensor>,
+enum Operands {
+    OutOfPlace { input: Tensor, output: Tensor },
+    InPlace(Tensor),
 }
 
 impl Operands {
     fn new(gpu: &Gpu, op: Op, input: &[f32]) -> Result<Self> {
         let input = Tensor::from_slice(gpu, input)?;
-        let output = match op {
-            Op::ReluForward => Some(Tensor::uninit(gpu, input.shape())?),
-            Op::ReluForwardInPlace => None,
-        };
-        Ok(Self { input, output })
+        Ok(match op {
+            Op::ReluForward => Operands::OutOfPlace {
+                output: Tensor::uninit(gpu, input.shape())?,
+                input,
+            },
+            Op::ReluForwardInPlace => Operands::InPlace(input),
+        })
     }
 
     /// Records the op into a fresh encoder and submits it, without waiting.
     fn submit(&mut self, gpu: &Gpu, op: Op) -> Result<()> {
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        match (op, &self.output) {
-            (Op::ReluForward, Some(output)) => {
-                gpu.record_relu(&mut encoder, &self.input, output)?
+        match self {
+            Operands::OutOfPlace { input, output } => {
+                gpu.record_relu(&mut encoder, input, output)?
             }
-            (Op::ReluForwardInPlace, None) => {
-                gpu.record_relu_in_place(&mut encoder, &mut self.input)?
-            }
-            _ => unreachable!("Operands::new allocates an output exactly for out-of-place ops"),
+            Operands::InPlace(data) => gpu.record_relu_in_place(&mut encoder, data)?,
         }
         gpu.submit(op.name(), encoder)?;
         Ok(())
     }
 
     fn result(&self) -> &Tensor {
-        self.output.as_ref().unwrap_or(&self.input)
+        match self {
+            Operands::OutOfPlace { output, .. } => output,
+            Operands::InPlace(data) => data,
+        }
     }
 }
