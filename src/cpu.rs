@@ -3,6 +3,32 @@
 //! GPU results are compared against these functions bit for bit (or within
 //! the bound an op documents). They are written to be read as a spec, not to
 //! be fast.
+//!
+//! Rules beyond the design table:
+//! - A NaN operand passes through unchanged (payload and sign): `relu`,
+//!   `leaky`, `clipped` and `x + b` (x's NaN first) never alter it.
+//! - A NaN that arithmetic *produces* from non-NaN operands (`inf - inf` in a
+//!   bias add, `0 * inf` in a leaky slope) is [`CANONICAL_NAN_BITS`], so the
+//!   result does not depend on the hardware's default NaN.
+//! - Where float arithmetic happens (bias add, leaky multiply), a GPU may
+//!   flush subnormal operands and results to zero of the same sign;
+//!   [`Subnormals::FlushToZero`] computes that alternative and the checker
+//!   accepts exactly it and nothing else.
+
+use crate::activation::Activation;
+
+/// The NaN an op produces from non-NaN operands: quiet, positive, no payload.
+pub const CANONICAL_NAN_BITS: u32 = 0x7fc0_0000;
+
+/// How the arithmetic in the reference treats subnormal numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subnormals {
+    /// IEEE 754: subnormals are kept. The reference's own mode.
+    Preserve,
+    /// Subnormal operands and results become zero of the same sign, as many
+    /// GPUs do. The checker accepts this result as well.
+    FlushToZero,
+}
 
 /// ReLU of one value: `x <= 0 ? +0.0 : x`.
 ///
@@ -33,6 +59,225 @@ pub fn relu_forward_in_place(x: &mut [f32]) {
     }
 }
 
+/// One activation of `x`, as [`Activation`] documents it.
+///
+/// ```
+/// use wgpu_activations::{cpu, Activation};
+/// let relu6 = Activation::ClippedRelu { cap: 6.0 };
+/// assert_eq!(cpu::activate(relu6, -1.0).to_bits(), 0);
+/// assert_eq!(cpu::activate(relu6, 3.0), 3.0);
+/// assert_eq!(cpu::activate(relu6, f32::INFINITY), 6.0);
+/// let leaky = Activation::LeakyRelu { slope: 0.5 };
+/// assert_eq!(cpu::activate(leaky, -0.0).to_bits(), (-0.0f32).to_bits());
+/// assert_eq!(cpu::activate(leaky, -4.0), -2.0);
+/// ```
+pub fn activate(activation: Activation, x: f32) -> f32 {
+    activate_with(activation, x, Subnormals::Preserve)
+}
+
+/// [`activate`] with the given subnormal mode (it matters only for the leaky
+/// multiply).
+pub fn activate_with(activation: Activation, x: f32, subnormals: Subnormals) -> f32 {
+    match activation {
+        Activation::Relu => relu(x),
+        // NaN is not `<= 0`, so it passes unchanged.
+        Activation::LeakyRelu { slope } if x <= 0.0 => multiply(slope, x, subnormals),
+        Activation::LeakyRelu { .. } => x,
+        Activation::ClippedRelu { .. } if x.is_nan() => x,
+        Activation::ClippedRelu { cap } => relu(x).min(cap),
+    }
+}
+
+/// The mask bit of `x`: whether the derivative passes `dy` through.
+/// `!(x <= 0)` for relu and leaky relu, `0 < x < cap` for clipped relu;
+/// NaN gives 1 for every kind.
+pub fn mask_bit(activation: Activation, x: f32) -> bool {
+    match activation {
+        Activation::ClippedRelu { cap } => x.is_nan() || (x > 0.0 && x < cap),
+        // `!(x <= 0)`, spelled so that NaN visibly gives 1.
+        Activation::Relu | Activation::LeakyRelu { .. } => x.is_nan() || x > 0.0,
+    }
+}
+
+/// One element of the backward pass: `dy` where `bit` is set; elsewhere
+/// +0.0, or `slope * dy` for leaky relu (a NaN `dy` passes unchanged).
+pub fn backward_element(activation: Activation, bit: bool, dy: f32, subnormals: Subnormals) -> f32 {
+    match activation {
+        _ if bit => dy,
+        Activation::LeakyRelu { .. } if dy.is_nan() => dy,
+        Activation::LeakyRelu { slope } => multiply(slope, dy, subnormals),
+        Activation::Relu | Activation::ClippedRelu { .. } => 0.0,
+    }
+}
+
+/// `x + b` with the crate's NaN rules: x's NaN passes unchanged, then b's; a
+/// NaN the sum produces (`inf - inf`) is [`CANONICAL_NAN_BITS`].
+pub fn add(x: f32, b: f32, subnormals: Subnormals) -> f32 {
+    if x.is_nan() {
+        x
+    } else if b.is_nan() {
+        b
+    } else {
+        flush(
+            canonical(flush(x, subnormals) + flush(b, subnormals)),
+            subnormals,
+        )
+    }
+}
+
+fn multiply(a: f32, b: f32, subnormals: Subnormals) -> f32 {
+    flush(
+        canonical(flush(a, subnormals) * flush(b, subnormals)),
+        subnormals,
+    )
+}
+
+fn canonical(v: f32) -> f32 {
+    if v.is_nan() {
+        f32::from_bits(CANONICAL_NAN_BITS)
+    } else {
+        v
+    }
+}
+
+fn flush(v: f32, subnormals: Subnormals) -> f32 {
+    match subnormals {
+        Subnormals::FlushToZero if v.is_subnormal() => 0.0f32.copysign(v),
+        _ => v,
+    }
+}
+
+/// [`activate`] of every element.
+pub fn forward(activation: Activation, x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| activate(activation, v)).collect()
+}
+
+/// [`activate`] of every element and the packed [`mask_bit`]s.
+pub fn forward_with_mask(activation: Activation, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let mask = pack_mask(x.iter().map(|&v| mask_bit(activation, v)));
+    (forward(activation, x), mask)
+}
+
+/// Words a mask of `len` elements takes: one bit per element, 32 per word.
+pub fn mask_words(len: usize) -> usize {
+    len.div_ceil(32)
+}
+
+/// Packs bits into words: element i in word i / 32, bit i % 32. The bits past
+/// the last element of the final word are zero.
+///
+/// ```
+/// use wgpu_activations::cpu::pack_mask;
+/// let bits = (0..33).map(|i| i % 3 == 2);
+/// assert_eq!(pack_mask(bits), vec![0x2492_4924, 1]);
+/// ```
+pub fn pack_mask(bits: impl IntoIterator<Item = bool>) -> Vec<u32> {
+    let mut words = Vec::new();
+    for (i, bit) in bits.into_iter().enumerate() {
+        if i % 32 == 0 {
+            words.push(0);
+        }
+        if bit {
+            words[i / 32] |= 1 << (i % 32);
+        }
+    }
+    words
+}
+
+/// Element `i`'s bit of a packed mask.
+pub fn mask_bit_at(words: &[u32], i: usize) -> bool {
+    (words[i / 32] >> (i % 32)) & 1 == 1
+}
+
+/// `dx` from `dy` and a packed mask of `dy.len()` elements.
+///
+/// # Panics
+/// If the mask has fewer than [`mask_words`]`(dy.len())` words.
+pub fn backward(activation: Activation, dy: &[f32], mask: &[u32]) -> Vec<f32> {
+    assert!(mask.len() >= mask_words(dy.len()), "mask too short");
+    dy.iter()
+        .enumerate()
+        .map(|(i, &d)| backward_element(activation, mask_bit_at(mask, i), d, Subnormals::Preserve))
+        .collect()
+}
+
+/// `dx` from `dy` and the forward pass's input `x`.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn backward_from_input(activation: Activation, dy: &[f32], x: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), x.len(), "dy and x lengths");
+    dy.iter()
+        .zip(x)
+        .map(|(&d, &v)| {
+            backward_element(activation, mask_bit(activation, v), d, Subnormals::Preserve)
+        })
+        .collect()
+}
+
+/// `x + b[c]` for row-major `[rows, cols]` x, `cols = b.len()`.
+///
+/// # Panics
+/// If `x.len()` is not a multiple of `b.len()` (or b is empty and x is not).
+pub fn bias_add(x: &[f32], b: &[f32], subnormals: Subnormals) -> Vec<f32> {
+    assert!(
+        x.len().is_multiple_of(b.len()),
+        "x is not a whole number of rows of b.len() columns"
+    );
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| add(v, b[i % b.len()], subnormals))
+        .collect()
+}
+
+/// Fused bias-add + activation: `y[r, c] = activate(x[r, c] + b[c])`.
+pub fn bias_forward(activation: Activation, x: &[f32], b: &[f32]) -> Vec<f32> {
+    forward(activation, &bias_add(x, b, Subnormals::Preserve))
+}
+
+/// [`bias_forward`] and the packed mask bits of `x + b`.
+pub fn bias_forward_with_mask(
+    activation: Activation,
+    x: &[f32],
+    b: &[f32],
+) -> (Vec<f32>, Vec<u32>) {
+    forward_with_mask(activation, &bias_add(x, b, Subnormals::Preserve))
+}
+
+/// Fused backward of bias + activation: `dx` as [`backward`], and the bias
+/// gradient `db[c] = sum over rows of dx[r, c]`, summed in f64 and rounded
+/// once to f32.
+///
+/// # Panics
+/// As [`backward`], and if `dy.len()` is not a multiple of `cols`.
+pub fn bias_backward(
+    activation: Activation,
+    dy: &[f32],
+    mask: &[u32],
+    cols: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let dx = backward(activation, dy, mask);
+    let db = column_sums(&dx, cols).iter().map(|&s| s as f32).collect();
+    (dx, db)
+}
+
+/// Column sums of row-major `[rows, cols]` data in f64: the exact-as-can-be
+/// value the GPU's f32 bias gradient is held to.
+///
+/// # Panics
+/// If `data.len()` is not a multiple of `cols` (or cols is 0 and data is not empty).
+pub fn column_sums(data: &[f32], cols: usize) -> Vec<f64> {
+    assert!(
+        data.len().is_multiple_of(cols),
+        "data is not a whole number of rows"
+    );
+    let mut sums = vec![0.0f64; cols];
+    for (i, &v) in data.iter().enumerate() {
+        sums[i % cols] += f64::from(v);
+    }
+    sums
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +300,100 @@ mod tests {
                 "NaN {nan:#x} kept"
             );
         }
+    }
+
+    #[test]
+    fn leaky_and_clipped_follow_the_design_table() {
+        let leaky = Activation::LeakyRelu { slope: 0.25 };
+        assert_eq!(activate(leaky, 2.0), 2.0);
+        assert_eq!(activate(leaky, -2.0), -0.5);
+        assert_eq!(activate(leaky, -0.0).to_bits(), 0x8000_0000, "s * -0.0");
+        assert_eq!(activate(leaky, 0.0).to_bits(), 0);
+        assert_eq!(activate(leaky, f32::NEG_INFINITY), f32::NEG_INFINITY);
+        assert_eq!(
+            activate(leaky, f32::from_bits(0xff80_0001)).to_bits(),
+            0xff80_0001
+        );
+        let zero_slope = Activation::LeakyRelu { slope: 0.0 };
+        assert_eq!(
+            activate(zero_slope, f32::NEG_INFINITY).to_bits(),
+            CANONICAL_NAN_BITS,
+            "0 * -inf is the canonical NaN"
+        );
+
+        let relu6 = Activation::relu6();
+        assert_eq!(activate(relu6, 7.0), 6.0);
+        assert_eq!(activate(relu6, 6.0), 6.0);
+        assert_eq!(activate(relu6, -0.0).to_bits(), 0);
+        assert_eq!(
+            activate(relu6, f32::from_bits(0xffc0_0001)).to_bits(),
+            0xffc0_0001
+        );
+        assert!(!mask_bit(relu6, 6.0), "the derivative is 0 at the cap");
+        assert!(mask_bit(relu6, 5.9));
+        assert!(!mask_bit(relu6, 0.0));
+        assert!(mask_bit(relu6, f32::NAN));
+    }
+
+    #[test]
+    fn masks_and_backward_follow_the_design_table() {
+        for activation in [Activation::Relu, Activation::LeakyRelu { slope: 0.1 }] {
+            assert!(mask_bit(activation, f32::NAN));
+            assert!(!mask_bit(activation, -0.0));
+            assert!(!mask_bit(activation, 0.0));
+            assert!(mask_bit(activation, f32::from_bits(1)));
+        }
+        let dy = [1.0, f32::NAN, 3.0, -4.0];
+        let mask = pack_mask([true, true, false, false]);
+        assert_eq!(mask, vec![0b11]);
+        let dx = backward(Activation::Relu, &dy, &mask);
+        assert_eq!(dx[0], 1.0);
+        assert!(dx[1].is_nan());
+        assert_eq!(dx[2].to_bits(), 0);
+        assert_eq!(dx[3].to_bits(), 0, "+0.0, not -0.0");
+        let leaky = backward(Activation::LeakyRelu { slope: 0.5 }, &dy, &mask);
+        assert_eq!(leaky[2..], [1.5, -2.0]);
+    }
+
+    #[test]
+    fn bias_add_rules() {
+        let p = Subnormals::Preserve;
+        assert_eq!(add(1.0, 2.0, p), 3.0);
+        assert_eq!(
+            add(f32::from_bits(0x7fc0_0042), f32::from_bits(0xffc0_0001), p).to_bits(),
+            0x7fc0_0042
+        );
+        assert_eq!(
+            add(1.0, f32::from_bits(0xffc0_0001), p).to_bits(),
+            0xffc0_0001
+        );
+        assert_eq!(
+            add(f32::INFINITY, f32::NEG_INFINITY, p).to_bits(),
+            CANONICAL_NAN_BITS
+        );
+        let tiny = f32::from_bits(0x0080_0001) - f32::from_bits(0x0080_0000);
+        assert!(tiny.is_subnormal());
+        let sum = add(f32::from_bits(0x0080_0001), -f32::from_bits(0x0080_0000), p);
+        assert_eq!(sum, tiny);
+        let flushed = add(
+            f32::from_bits(0x0080_0001),
+            -f32::from_bits(0x0080_0000),
+            Subnormals::FlushToZero,
+        );
+        assert_eq!(flushed.to_bits(), 0);
+        assert_eq!(
+            add(f32::from_bits(0x8000_0001), 0.0, Subnormals::FlushToZero).to_bits(),
+            0
+        );
+    }
+
+    #[test]
+    fn bias_backward_sums_columns() {
+        let dy = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mask = pack_mask([true, true, true, false, true, true]);
+        let (dx, db) = bias_backward(Activation::Relu, &dy, &mask, 3);
+        assert_eq!(dx, vec![1.0, 2.0, 3.0, 0.0, 5.0, 6.0]);
+        assert_eq!(db, vec![1.0, 7.0, 9.0]);
     }
 
     #[test]

@@ -54,6 +54,17 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// An activation's parameter is out of its legal range.
+    #[error("{name} is {value}, but must be {requirement}")]
+    InvalidParameter {
+        /// Which parameter (e.g. `"leaky relu slope"`).
+        name: &'static str,
+        /// The value given.
+        value: f32,
+        /// What a legal value is.
+        requirement: &'static str,
+    },
+
     /// A buffer or binding is larger than the device allows.
     #[error("{what} needs {bytes} bytes, over the device's {limit_name} of {limit} bytes")]
     TooLarge {

@@ -43,22 +43,39 @@
 
 #![warn(missing_docs)]
 
+mod activation;
+mod buffer;
 pub mod check;
 pub mod cpu;
 mod error;
 mod gpu;
+mod mask;
 mod ops;
 mod pipeline;
 pub mod sample;
 mod tensor;
 
+pub use activation::Activation;
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
+pub use mask::Mask;
+pub use ops::bias_gradient_error_bound;
 pub use pipeline::{ELEMENTS_PER_WORKGROUP, WORKGROUP_SIZE};
 pub use tensor::Tensor;
 
 /// The WGSL sources of every kernel, by file name under `shaders/`.
-pub const SHADERS: &[(&str, &str)] = &[(pipeline::RELU_SHADER.name, pipeline::RELU_SHADER.source)];
+///
+/// `common.wgsl` is the prelude the crate puts in front of each of the others
+/// before compiling it.
+pub const SHADERS: &[(&str, &str)] = &[
+    (pipeline::COMMON_SHADER.name, pipeline::COMMON_SHADER.source),
+    (pipeline::RELU_SHADER.name, pipeline::RELU_SHADER.source),
+    (
+        pipeline::ACTIVATION_SHADER.name,
+        pipeline::ACTIVATION_SHADER.source,
+    ),
+    (pipeline::BIAS_SHADER.name, pipeline::BIAS_SHADER.source),
+];
 
 // Keeps README.md's example compiling: `cargo test` builds it as a doctest.
 #[doc = include_str!("../README.md")]

@@ -23,9 +23,33 @@ pub(crate) struct Shader {
     pub source: &'static str,
 }
 
+impl Shader {
+    /// The text wgpu compiles: [`COMMON_SHADER`] (constants, the activation
+    /// functions, indexing) followed by the file itself.
+    fn module_source(self) -> String {
+        format!("{}\n{}", COMMON_SHADER.source, self.source)
+    }
+}
+
+/// The prelude of every other shader; it has no entry points of its own.
+pub(crate) const COMMON_SHADER: Shader = Shader {
+    name: "common.wgsl",
+    source: include_str!("../shaders/common.wgsl"),
+};
+
 pub(crate) const RELU_SHADER: Shader = Shader {
     name: "relu.wgsl",
     source: include_str!("../shaders/relu.wgsl"),
+};
+
+pub(crate) const ACTIVATION_SHADER: Shader = Shader {
+    name: "activation.wgsl",
+    source: include_str!("../shaders/activation.wgsl"),
+};
+
+pub(crate) const BIAS_SHADER: Shader = Shader {
+    name: "bias.wgsl",
+    source: include_str!("../shaders/bias.wgsl"),
 };
 
 /// How a kernel reads a binding.
@@ -33,6 +57,8 @@ pub(crate) const RELU_SHADER: Shader = Shader {
 pub(crate) enum Access {
     Read,
     ReadWrite,
+    /// The activation's [`Params`](crate::activation::Params).
+    Uniform,
 }
 
 /// Every kernel the crate dispatches.
@@ -40,14 +66,41 @@ pub(crate) enum Access {
 pub(crate) enum Kernel {
     ReluForward,
     ReluForwardInPlace,
+    ActivationForward,
+    ActivationForwardMask,
+    ActivationBackwardFromMask,
+    ActivationBackwardFromInput,
+    BiasActivationForward,
+    BiasActivationForwardMask,
+    BiasActivationBackward,
+    BiasGradientSum,
 }
 
 impl Kernel {
-    pub const ALL: &'static [Kernel] = &[Kernel::ReluForward, Kernel::ReluForwardInPlace];
+    pub const ALL: &'static [Kernel] = &[
+        Kernel::ReluForward,
+        Kernel::ReluForwardInPlace,
+        Kernel::ActivationForward,
+        Kernel::ActivationForwardMask,
+        Kernel::ActivationBackwardFromMask,
+        Kernel::ActivationBackwardFromInput,
+        Kernel::BiasActivationForward,
+        Kernel::BiasActivationForwardMask,
+        Kernel::BiasActivationBackward,
+        Kernel::BiasGradientSum,
+    ];
 
     pub fn shader(self) -> Shader {
         match self {
             Kernel::ReluForward | Kernel::ReluForwardInPlace => RELU_SHADER,
+            Kernel::ActivationForward
+            | Kernel::ActivationForwardMask
+            | Kernel::ActivationBackwardFromMask
+            | Kernel::ActivationBackwardFromInput => ACTIVATION_SHADER,
+            Kernel::BiasActivationForward
+            | Kernel::BiasActivationForwardMask
+            | Kernel::BiasActivationBackward
+            | Kernel::BiasGradientSum => BIAS_SHADER,
         }
     }
 
@@ -55,14 +108,32 @@ impl Kernel {
         match self {
             Kernel::ReluForward => "relu_forward",
             Kernel::ReluForwardInPlace => "relu_forward_in_place",
+            Kernel::ActivationForward => "activation_forward",
+            Kernel::ActivationForwardMask => "activation_forward_mask",
+            Kernel::ActivationBackwardFromMask => "activation_backward_from_mask",
+            Kernel::ActivationBackwardFromInput => "activation_backward_from_input",
+            Kernel::BiasActivationForward => "bias_activation_forward",
+            Kernel::BiasActivationForwardMask => "bias_activation_forward_mask",
+            Kernel::BiasActivationBackward => "bias_activation_backward",
+            Kernel::BiasGradientSum => "bias_gradient_sum",
         }
     }
 
-    /// Bindings of group 0, in binding-index order.
+    /// Bindings of group 0, in binding-index order, as the WGSL declares them.
     pub fn bindings(self) -> &'static [Access] {
+        use Access::{Read, ReadWrite, Uniform};
         match self {
-            Kernel::ReluForward => &[Access::Read, Access::ReadWrite],
-            Kernel::ReluForwardInPlace => &[Access::ReadWrite],
+            Kernel::ReluForward => &[Read, ReadWrite],
+            Kernel::ReluForwardInPlace => &[ReadWrite],
+            Kernel::ActivationForward => &[Read, ReadWrite, Uniform],
+            Kernel::ActivationForwardMask => &[Read, ReadWrite, Uniform, ReadWrite],
+            Kernel::ActivationBackwardFromMask | Kernel::ActivationBackwardFromInput => {
+                &[Read, Read, ReadWrite, Uniform]
+            }
+            Kernel::BiasActivationForward => &[Read, Read, ReadWrite, Uniform],
+            Kernel::BiasActivationForwardMask => &[Read, Read, ReadWrite, Uniform, ReadWrite],
+            Kernel::BiasActivationBackward => &[Read, Read, ReadWrite, ReadWrite, Uniform],
+            Kernel::BiasGradientSum => &[Read, ReadWrite],
         }
     }
 }
@@ -132,8 +203,11 @@ impl Pipelines {
                 binding: index as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *access == Access::Read,
+                    ty: match access {
+                        Access::Uniform => wgpu::BufferBindingType::Uniform,
+                        _ => wgpu::BufferBindingType::Storage {
+                            read_only: *access == Access::Read,
+                        },
                     },
                     has_dynamic_offset: false,
                     min_binding_size: None,
@@ -179,7 +253,7 @@ impl Pipelines {
             self.device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader.name),
-                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                    source: wgpu::ShaderSource::Wgsl(shader.module_source().into()),
                 })
         });
         Ok(module.clone())

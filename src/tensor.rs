@@ -2,13 +2,10 @@
 
 use std::future::Future;
 
-use wgpu::util::DeviceExt;
-
+use crate::buffer::{self, ELEMENT_BYTES, Readback};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
-
-const F32_BYTES: u64 = std::mem::size_of::<f32>() as u64;
 
 /// A row-major f32 buffer on the GPU with a shape.
 ///
@@ -48,19 +45,8 @@ impl Tensor {
                 actual: data.len(),
             });
         }
-        let bytes = buffer_bytes(gpu, len)?;
-        let buffer = gpu.capture("uploading a tensor", || {
-            if data.is_empty() {
-                new_storage_buffer(gpu, bytes)
-            } else {
-                gpu.device()
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("wgpu-activations tensor"),
-                        contents: bytemuck::cast_slice(data),
-                        usage: storage_usage(),
-                    })
-            }
-        })?;
+        buffer::storage_bytes(gpu, len, "tensor")?;
+        let buffer = buffer::upload(gpu, bytemuck::cast_slice(data), "wgpu-activations tensor")?;
         Ok(Self {
             gpu: gpu.clone(),
             buffer,
@@ -73,8 +59,8 @@ impl Tensor {
     /// until written (wgpu happens to zero them; do not rely on it).
     pub fn uninit(gpu: &Gpu, shape: &[usize]) -> Result<Self> {
         let len = element_count(shape)?;
-        let bytes = buffer_bytes(gpu, len)?;
-        let buffer = gpu.capture("allocating a tensor", || new_storage_buffer(gpu, bytes))?;
+        let bytes = buffer::storage_bytes(gpu, len, "tensor")?;
+        let buffer = buffer::allocate(gpu, bytes, "wgpu-activations tensor")?;
         Ok(Self {
             gpu: gpu.clone(),
             buffer,
@@ -96,6 +82,12 @@ impl Tensor {
     /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The length of a row: the last dimension (1 for a 0-d tensor). Fused
+    /// bias ops treat the tensor as `[len / cols, cols]`.
+    pub fn cols(&self) -> usize {
+        self.shape.last().copied().unwrap_or(1)
     }
 
     /// The same data with another shape of the same element count.
@@ -125,11 +117,10 @@ impl Tensor {
 
     /// Copies the data back to the host, waiting for all work on it.
     pub fn download(&self) -> Result<Vec<f32>> {
-        let Some(pending) = self.start_download()? else {
-            return Ok(Vec::new());
-        };
-        self.gpu.wait_for(Some(pending.submission.clone()))?;
-        pollster::block_on(pending.finish())
+        match self.start_download()? {
+            Some(readback) => readback.wait(&self.gpu),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Copies the data back to the host without blocking the calling thread.
@@ -141,10 +132,10 @@ impl Tensor {
         let started = self.start_download();
         let device = self.gpu.device().clone();
         async move {
-            let Some(pending) = started? else {
+            let Some(readback) = started? else {
                 return Ok(Vec::new());
             };
-            let submission = pending.submission.clone();
+            let submission = readback.submission.clone();
             std::thread::spawn(move || {
                 // A failed wait surfaces as a failed map in `finish`.
                 let _ = device.poll(wgpu::PollType::Wait {
@@ -152,43 +143,19 @@ impl Tensor {
                     timeout: None,
                 });
             });
-            pending.finish().await
+            readback.finish().await
         }
     }
 
-    fn start_download(&self) -> Result<Option<PendingDownload>> {
+    fn start_download(&self) -> Result<Option<Readback>> {
         if self.len == 0 {
             return Ok(None);
         }
-        let bytes = self.data_bytes();
-        let gpu = &self.gpu;
-        let staging = gpu.capture("allocating a readback buffer", || {
-            gpu.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("wgpu-activations readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, bytes);
-        let submission = gpu.submit("reading a tensor back", encoder)?;
-        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                // The receiver only disappears if the caller dropped the future.
-                let _ = sender.send(result);
-            });
-        Ok(Some(PendingDownload {
-            staging,
-            receiver,
-            submission,
-        }))
+        Readback::start(&self.gpu, &self.buffer, self.data_bytes()).map(Some)
     }
 
     pub(crate) fn data_bytes(&self) -> u64 {
-        self.len as u64 * F32_BYTES
+        self.len as u64 * ELEMENT_BYTES
     }
 
     /// The bytes a kernel binds: exactly the data, never the padding.
@@ -201,33 +168,6 @@ impl Tensor {
     }
 }
 
-struct PendingDownload {
-    staging: wgpu::Buffer,
-    receiver:
-        futures_intrusive::channel::shared::OneshotReceiver<Result<(), wgpu::BufferAsyncError>>,
-    submission: wgpu::SubmissionIndex,
-}
-
-impl PendingDownload {
-    async fn finish(self) -> Result<Vec<f32>> {
-        match self.receiver.receive().await {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Error::BufferMap(e.to_string())),
-            None => return Err(Error::BufferMap("map callback dropped".to_string())),
-        }
-        let data = {
-            let view = self
-                .staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| Error::BufferMap(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        self.staging.unmap();
-        Ok(data)
-    }
-}
-
 /// The product of `shape`, or an error if it overflows.
 pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
     shape
@@ -236,35 +176,4 @@ pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
         .ok_or_else(|| Error::ShapeOverflow {
             shape: shape.to_vec(),
         })
-}
-
-/// Bytes to allocate for `len` f32s, checked against the device's limit.
-/// Empty tensors still get 4 bytes: wgpu buffers are never bound empty.
-fn buffer_bytes(gpu: &Gpu, len: usize) -> Result<u64> {
-    let bytes = (len as u64)
-        .checked_mul(F32_BYTES)
-        .ok_or_else(|| Error::ShapeOverflow { shape: vec![len] })?;
-    let limit = gpu.limits().max_buffer_size;
-    if bytes > limit {
-        return Err(Error::TooLarge {
-            what: "tensor",
-            bytes,
-            limit_name: "max_buffer_size",
-            limit,
-        });
-    }
-    Ok(bytes.max(F32_BYTES))
-}
-
-fn storage_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
-}
-
-fn new_storage_buffer(gpu: &Gpu, bytes: u64) -> wgpu::Buffer {
-    gpu.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("wgpu-activations tensor"),
-        size: bytes,
-        usage: storage_usage(),
-        mapped_at_creation: false,
-    })
 }

@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::{assert_bit_exact, gpu};
-use wgpu_activations::{ELEMENTS_PER_WORKGROUP, Gpu, Tensor, cpu, sample};
-
-const LENGTHS: &[usize] = &[
-    0, 1, 2, 3, 4, 5, 31, 32, 33, 255, 256, 257, 65_537, 1_000_003,
-];
-
-/// A length whose dispatch needs more than 65535 workgroups in one dimension
-/// at this crate's workgroup size and elements per invocation, yet fits one
-/// storage binding.
-fn length_past_one_dispatch_dimension(gpu: &Gpu) -> usize {
-    let per_dimension = u64::from(gpu.info().max_compute_workgroups_per_dimension);
-    let len = per_dimension * ELEMENTS_PER_WORKGROUP + 1_031;
-    assert!(len.div_ceil(ELEMENTS_PER_WORKGROUP) > per_dimension);
-    assert!(len * 4 <= gpu.info().max_storage_buffer_binding_size);
-    len as usize
-}
+use common::{LENGTHS, assert_bit_exact, gpu, length_past_one_dispatch_dimension};
+use wgpu_activations::{Gpu, Tensor, cpu, sample};
 
 fn check_out_of_place(gpu: &Gpu, len: usize, seed: u64) {
     let input = sample::activations(len, seed);

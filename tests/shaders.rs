@@ -1,4 +1,5 @@
-//! Every WGSL file in shaders/ parses and validates with naga; no adapter needed.
+//! Every WGSL file in shaders/, prefixed with common.wgsl as the crate does,
+//! parses and validates with naga; no adapter needed.
 
 use std::path::Path;
 
@@ -17,8 +18,15 @@ fn shader_files() -> Vec<std::path::PathBuf> {
 fn every_shader_file_validates_with_naga() {
     let files = shader_files();
     assert!(!files.is_empty(), "no .wgsl files found under shaders/");
+    let common =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/common.wgsl"))
+            .expect("shaders/common.wgsl exists");
     for path in files {
-        let source = std::fs::read_to_string(&path).expect("readable shader");
+        // common.wgsl is the prelude of every other file, as the crate compiles them.
+        if path.file_name().is_some_and(|name| name == "common.wgsl") {
+            continue;
+        }
+        let source = common.clone() + &std::fs::read_to_string(&path).expect("readable shader");
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
         naga::valid::Validator::new(

@@ -12,21 +12,37 @@ pub(crate) struct Binding<'a> {
     pub bytes: u64,
 }
 
-/// Records `kernel` over `elements` elements into `encoder`: one compute pass,
-/// no submit, no wait.
+impl<'a> Binding<'a> {
+    /// All of `buffer`.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Self {
+            buffer,
+            offset: 0,
+            bytes: buffer.size(),
+        }
+    }
+}
+
+/// Workgroups an element-wise kernel needs for `elements` elements.
+pub(crate) fn element_workgroups(elements: usize) -> u64 {
+    (elements as u64).div_ceil(ELEMENTS_PER_WORKGROUP)
+}
+
+/// Records `kernel` as `workgroups` workgroups into `encoder`: one compute
+/// pass, no submit, no wait.
 ///
 /// The kernels learn their element count from the bindings' lengths, so every
-/// binding must be exactly as long as the data it holds. Zero elements record
-/// nothing (wgpu cannot bind an empty range).
+/// binding must be exactly as long as the data it holds. Zero workgroups
+/// record nothing (wgpu cannot bind an empty range).
 pub(crate) fn record(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
     kernel: Kernel,
     bindings: &[Binding<'_>],
-    elements: u64,
+    workgroups: u64,
 ) -> Result<()> {
     debug_assert_eq!(bindings.len(), kernel.bindings().len());
-    if elements == 0 {
+    if workgroups == 0 {
         return Ok(());
     }
     let limit = gpu.limits().max_storage_buffer_binding_size;
@@ -41,7 +57,7 @@ pub(crate) fn record(
         }
     }
     let (x, y) = grid(
-        elements.div_ceil(ELEMENTS_PER_WORKGROUP),
+        workgroups,
         gpu.limits().max_compute_workgroups_per_dimension,
     )?;
     let compiled = gpu.pipelines().get(kernel)?;

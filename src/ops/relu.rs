@@ -1,8 +1,8 @@
 //! ReLU forward, out-of-place and in-place.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::ops::dispatch;
+use crate::ops::{dispatch, not_aliased, same_len};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -50,22 +50,14 @@ impl Gpu {
     ) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
-        if y.len() != x.len() {
-            return Err(Error::ShapeMismatch {
-                what: "output",
-                expected: x.len(),
-                actual: y.len(),
-            });
-        }
-        if x.buffer() == y.buffer() && !x.is_empty() {
-            return Err(Error::Aliasing { what: "output" });
-        }
+        same_len("output", x.len(), y.len())?;
+        not_aliased("output", y.buffer(), &[x.buffer()])?;
         dispatch::record(
             self,
             encoder,
             Kernel::ReluForward,
             &[x.binding(), y.binding()],
-            x.len() as u64,
+            dispatch::element_workgroups(x.len()),
         )
     }
 
@@ -81,7 +73,7 @@ impl Gpu {
             encoder,
             Kernel::ReluForwardInPlace,
             &[x.binding()],
-            x.len() as u64,
+            dispatch::element_workgroups(x.len()),
         )
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use wgpu_activations::Gpu;
+use wgpu_activations::{Activation, ELEMENTS_PER_WORKGROUP, Gpu, check};
 
 /// The adapter `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` select, opened once per
 /// test binary and shared by its tests (which also exercises `Gpu` across
@@ -45,6 +45,82 @@ pub fn assert_bit_exact(what: &str, input: &[f32], gpu: &[f32], cpu: &[f32]) {
             input[i].to_bits(),
             gpu[i].to_bits(),
             cpu[i].to_bits()
+        );
+    }
+}
+
+/// Lengths every element-wise op is tested at: empty, tiny, around a mask
+/// word (32), around the workgroup size (256), a prime past 65536, a large
+/// prime.
+pub const LENGTHS: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 31, 32, 33, 255, 256, 257, 65_537, 1_000_003,
+];
+
+/// The activations each family is tested with: the `check` command's three,
+/// plus a zero slope (0 * -inf makes the canonical NaN), a negative slope and
+/// a subnormal cap.
+pub fn activations() -> Vec<Activation> {
+    let mut all = check::Op::ACTIVATIONS.to_vec();
+    all.extend([
+        Activation::LeakyRelu { slope: 0.0 },
+        Activation::LeakyRelu { slope: -1.5 },
+        Activation::ClippedRelu { cap: 1e-40 },
+    ]);
+    all
+}
+
+/// An element count whose element-wise dispatch needs more than 65535
+/// workgroups in one dimension, yet fits one storage binding.
+pub fn length_past_one_dispatch_dimension(gpu: &Gpu) -> usize {
+    let per_dimension = u64::from(gpu.info().max_compute_workgroups_per_dimension);
+    let len = per_dimension * ELEMENTS_PER_WORKGROUP + 1_031;
+    assert!(len.div_ceil(ELEMENTS_PER_WORKGROUP) > per_dimension);
+    assert!(len * 4 <= gpu.info().max_storage_buffer_binding_size);
+    len as usize
+}
+
+/// Asserts each element of `gpu` equals `exact` bit for bit, or else
+/// `flushed` (the reference with subnormals flushed to zero), the one
+/// deviation the contract allows where an op does float arithmetic. Returns
+/// how many elements needed the allowance.
+pub fn assert_agrees(
+    what: &str,
+    input: &[f32],
+    gpu: &[f32],
+    exact: &[f32],
+    flushed: &[f32],
+) -> usize {
+    assert_eq!(gpu.len(), exact.len(), "{what}: length");
+    let mut allowed = 0;
+    for i in 0..exact.len() {
+        let g = gpu[i].to_bits();
+        if g == exact[i].to_bits() {
+            continue;
+        }
+        assert_eq!(
+            g,
+            flushed[i].to_bits(),
+            "{what}: element {i}: input {:#010x}, gpu {g:#010x}, cpu {:#010x} (flushed {:#010x})",
+            input[i].to_bits(),
+            exact[i].to_bits(),
+            flushed[i].to_bits()
+        );
+        allowed += 1;
+    }
+    allowed
+}
+
+/// Asserts two packed masks of `len` elements are the same words, unused
+/// bits of the last word included (they must be zero).
+pub fn assert_mask_exact(what: &str, gpu: &[u32], cpu: &[u32]) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: words");
+    if let Some(w) = (0..cpu.len()).find(|&w| gpu[w] != cpu[w]) {
+        panic!(
+            "{what}: word {w} (elements {}..{}): gpu {:#034b}, cpu {:#034b}",
+            w * 32,
+            w * 32 + 32,
+            gpu[w],
+            cpu[w]
         );
     }
 }

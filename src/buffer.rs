@@ -1,0 +1,138 @@
+//! Storage-buffer allocation, upload and readback shared by [`Tensor`] and
+//! [`Mask`].
+//!
+//! [`Tensor`]: crate::Tensor
+//! [`Mask`]: crate::Mask
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Bytes of one f32 or one u32 mask word.
+pub(crate) const ELEMENT_BYTES: u64 = 4;
+
+/// Bytes to allocate for `count` 4-byte elements, checked against the
+/// device's `max_buffer_size`. Empty data still gets 4 bytes: wgpu buffers
+/// are never bound empty.
+pub(crate) fn storage_bytes(gpu: &Gpu, count: usize, what: &'static str) -> Result<u64> {
+    let bytes = (count as u64)
+        .checked_mul(ELEMENT_BYTES)
+        .ok_or_else(|| Error::ShapeOverflow { shape: vec![count] })?;
+    let limit = gpu.limits().max_buffer_size;
+    if bytes > limit {
+        return Err(Error::TooLarge {
+            what,
+            bytes,
+            limit_name: "max_buffer_size",
+            limit,
+        });
+    }
+    Ok(bytes.max(ELEMENT_BYTES))
+}
+
+fn storage_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+/// A storage buffer of `bytes` (as [`storage_bytes`] returned), contents unspecified.
+pub(crate) fn allocate(gpu: &Gpu, bytes: u64, label: &'static str) -> Result<wgpu::Buffer> {
+    gpu.capture(label, || {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: storage_usage(),
+            mapped_at_creation: false,
+        })
+    })
+}
+
+/// A storage buffer holding `data` (at least 4 bytes, as [`storage_bytes`]).
+pub(crate) fn upload(gpu: &Gpu, data: &[u8], label: &'static str) -> Result<wgpu::Buffer> {
+    if data.is_empty() {
+        return allocate(gpu, ELEMENT_BYTES, label);
+    }
+    gpu.capture(label, || {
+        gpu.device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: storage_usage(),
+            })
+    })
+}
+
+/// A small uniform buffer holding `value`.
+pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, value: &T) -> Result<wgpu::Buffer> {
+    gpu.capture("uploading kernel parameters", || {
+        gpu.device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("wgpu-activations params"),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    })
+}
+
+/// A copy of the first `bytes` of a buffer on its way to the host.
+pub(crate) struct Readback {
+    staging: wgpu::Buffer,
+    receiver:
+        futures_intrusive::channel::shared::OneshotReceiver<Result<(), wgpu::BufferAsyncError>>,
+    pub submission: wgpu::SubmissionIndex,
+}
+
+impl Readback {
+    /// Submits the copy into a mappable staging buffer and requests the map;
+    /// nothing waits here. `bytes` must be > 0.
+    pub fn start(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Self> {
+        let staging = gpu.capture("allocating a readback buffer", || {
+            gpu.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgpu-activations readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+        let submission = gpu.submit("reading a buffer back", encoder)?;
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                // The receiver only disappears if the caller dropped the future.
+                let _ = sender.send(result);
+            });
+        Ok(Self {
+            staging,
+            receiver,
+            submission,
+        })
+    }
+
+    /// Blocks until the copy has finished and returns the data.
+    pub fn wait<T: bytemuck::Pod>(self, gpu: &Gpu) -> Result<Vec<T>> {
+        gpu.wait_for(Some(self.submission.clone()))?;
+        pollster::block_on(self.finish())
+    }
+
+    /// Resolves once the map callback has fired (someone must poll the device).
+    pub async fn finish<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
+        match self.receiver.receive().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::BufferMap(e.to_string())),
+            None => return Err(Error::BufferMap("map callback dropped".to_string())),
+        }
+        let data = {
+            let view = self
+                .staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::BufferMap(e.to_string()))?;
+            bytemuck::cast_slice::<u8, T>(&view).to_vec()
+        };
+        self.staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,209 @@
+//! Element-wise activations of the ReLU family: forward (optionally saving the
+//! mask) and backward (from the mask or from the saved input).
+
+use crate::activation::{Activation, Params};
+use crate::buffer;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::mask::Mask;
+use crate::ops::dispatch::{self, Binding};
+use crate::ops::{not_aliased, same_len};
+use crate::pipeline::Kernel;
+use crate::tensor::Tensor;
+
+impl Gpu {
+    /// `y = activation(x)` into a new tensor of `x`'s shape, bit-exact with
+    /// [`cpu::forward`](crate::cpu::forward) (a GPU may flush subnormal
+    /// results of the leaky multiply to zero). Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[-2.0, 0.5, 8.0])?;
+    /// let leaky = gpu.activation(Activation::LeakyRelu { slope: 0.25 }, &x)?;
+    /// assert_eq!(leaky.download()?, vec![-0.5, 0.5, 8.0]);
+    /// let relu6 = gpu.activation(Activation::relu6(), &x)?;
+    /// assert_eq!(relu6.download()?, vec![0.0, 0.5, 6.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn activation(&self, activation: Activation, x: &Tensor) -> Result<Tensor> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_activation(&mut encoder, activation, x, &y, None)?;
+        self.submit("activation", encoder)?;
+        Ok(y)
+    }
+
+    /// `y = activation(x)` and the [`Mask`] the backward pass needs, in one
+    /// pass over `x`. Submits without waiting.
+    pub fn activation_with_mask(
+        &self,
+        activation: Activation,
+        x: &Tensor,
+    ) -> Result<(Tensor, Mask)> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mask = Mask::uninit(self, x.len())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_activation(&mut encoder, activation, x, &y, Some(&mask))?;
+        self.submit("activation with mask", encoder)?;
+        Ok((y, mask))
+    }
+
+    /// [`activation_with_mask`](Gpu::activation_with_mask) for plain ReLU.
+    pub fn relu_with_mask(&self, x: &Tensor) -> Result<(Tensor, Mask)> {
+        self.activation_with_mask(Activation::Relu, x)
+    }
+
+    /// `dx = bit ? dy : 0` (leaky: `slope * dy`) from the mask the forward
+    /// pass saved; bit-exact with [`cpu::backward`](crate::cpu::backward).
+    /// `dy` must have as many elements as the mask. Submits without waiting.
+    pub fn activation_backward(
+        &self,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+    ) -> Result<Tensor> {
+        let dx = Tensor::uninit(self, dy.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_activation_backward(&mut encoder, activation, dy, mask, &dx)?;
+        self.submit("activation backward", encoder)?;
+        Ok(dx)
+    }
+
+    /// [`activation_backward`](Gpu::activation_backward) for plain ReLU.
+    pub fn relu_backward(&self, dy: &Tensor, mask: &Mask) -> Result<Tensor> {
+        self.activation_backward(Activation::Relu, dy, mask)
+    }
+
+    /// The backward pass from the forward pass's input `x` instead of a mask,
+    /// for callers that kept it; bit-exact with
+    /// [`cpu::backward_from_input`](crate::cpu::backward_from_input).
+    pub fn activation_backward_from_input(
+        &self,
+        activation: Activation,
+        dy: &Tensor,
+        x: &Tensor,
+    ) -> Result<Tensor> {
+        let dx = Tensor::uninit(self, dy.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_activation_backward_from_input(&mut encoder, activation, dy, x, &dx)?;
+        self.submit("activation backward from input", encoder)?;
+        Ok(dx)
+    }
+
+    /// Records `y = activation(x)` (and the mask, if given) into `encoder`:
+    /// no submit, no wait. `y` and `mask` must cover as many elements as `x`.
+    pub fn record_activation(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        x: &Tensor,
+        y: &Tensor,
+        mask: Option<&Mask>,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.ensure_same(x.gpu(), "input")?;
+        self.ensure_same(y.gpu(), "output")?;
+        same_len("output", x.len(), y.len())?;
+        not_aliased("output", y.buffer(), &[x.buffer()])?;
+        if let Some(mask) = mask {
+            self.ensure_same(mask.gpu(), "mask")?;
+            same_len("mask", x.len(), mask.len())?;
+        }
+        if x.is_empty() {
+            return Ok(());
+        }
+        let params = buffer::uniform(self, &Params::new(activation))?;
+        let params = Binding::whole(&params);
+        let workgroups = dispatch::element_workgroups(x.len());
+        match mask {
+            None => dispatch::record(
+                self,
+                encoder,
+                Kernel::ActivationForward,
+                &[x.binding(), y.binding(), params],
+                workgroups,
+            ),
+            Some(mask) => dispatch::record(
+                self,
+                encoder,
+                Kernel::ActivationForwardMask,
+                &[x.binding(), y.binding(), params, mask.binding()],
+                workgroups,
+            ),
+        }
+    }
+
+    /// Records the backward pass from a mask into `encoder`: no submit, no
+    /// wait. `dy`, `mask` and `dx` must cover the same number of elements.
+    pub fn record_activation_backward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+        dx: &Tensor,
+    ) -> Result<()> {
+        self.ensure_same(mask.gpu(), "mask")?;
+        same_len("mask", dy.len(), mask.len())?;
+        self.record_backward(
+            encoder,
+            activation,
+            Kernel::ActivationBackwardFromMask,
+            dy,
+            mask.binding(),
+            dx,
+        )
+    }
+
+    /// Records the backward pass from the saved input into `encoder`: no
+    /// submit, no wait. `dy`, `x` and `dx` must have the same element count.
+    pub fn record_activation_backward_from_input(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        x: &Tensor,
+        dx: &Tensor,
+    ) -> Result<()> {
+        self.ensure_same(x.gpu(), "saved input")?;
+        same_len("saved input", dy.len(), x.len())?;
+        not_aliased("gradient output", dx.buffer(), &[x.buffer()])?;
+        self.record_backward(
+            encoder,
+            activation,
+            Kernel::ActivationBackwardFromInput,
+            dy,
+            x.binding(),
+            dx,
+        )
+    }
+
+    fn record_backward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        kernel: Kernel,
+        dy: &Tensor,
+        saved: Binding<'_>,
+        dx: &Tensor,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.ensure_same(dy.gpu(), "upstream gradient")?;
+        self.ensure_same(dx.gpu(), "gradient output")?;
+        same_len("gradient output", dy.len(), dx.len())?;
+        not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
+        if dy.is_empty() {
+            return Ok(());
+        }
+        let params = buffer::uniform(self, &Params::new(activation))?;
+        dispatch::record(
+            self,
+            encoder,
+            kernel,
+            &[dy.binding(), saved, dx.binding(), Binding::whole(&params)],
+            dispatch::element_workgroups(dy.len()),
+        )
+    }
+}

@@ -1,0 +1,305 @@
+//! Fused bias-add + activation on row-major `[rows, cols]` tensors: forward in
+//! one pass over `x`, backward producing `dx` and the bias gradient `db`.
+
+use crate::activation::{Activation, Params};
+use crate::buffer::{self, ELEMENT_BYTES};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::mask::Mask;
+use crate::ops::dispatch::{self, Binding};
+use crate::ops::{not_aliased, same_len};
+use crate::pipeline::{Kernel, WORKGROUP_SIZE};
+use crate::tensor::Tensor;
+
+/// Rows one invocation of `bias_activation_backward` sums in sequence
+/// (`ROWS_PER_INVOCATION` in shaders/bias.wgsl).
+const ROWS_PER_INVOCATION: usize = 32;
+
+/// The bound the GPU's bias gradient keeps to: for a column whose `dx` values
+/// have absolute sum `abs_sum` over `rows` rows,
+/// `|db - exact| <= bias_gradient_error_bound(rows, abs_sum)`, where `exact`
+/// is the real sum (the f64 sum of [`cpu::column_sums`](crate::cpu::column_sums)).
+///
+/// The kernel adds each column in f32 in a fixed order: up to 32 rows per
+/// invocation in sequence, then a tree over at most 256 lanes (depth 8), then
+/// the row blocks in sequence (at most `ceil(rows / 32)`). Each term passes
+/// through at most `d = 32 + 8 + ceil(rows / 32)` roundings, so the classic
+/// bound `γ_d · Σ|dx|` with `γ_d = d·u / (1 - d·u)`, `u = 2^-24` holds; added
+/// to it are `(rows + d) · 2^-126` for a GPU that flushes subnormal operands
+/// and results, and the f64 reference's own `rows · 2^-53 · Σ|dx|`.
+/// Where a partial sum could overflow f32 (Σ|dx| > f32::MAX) the bound does
+/// not apply.
+///
+/// ```
+/// use wgpu_activations::bias_gradient_error_bound;
+/// // 1000 rows: d = 72, about 4.3e-6 relative to the absolute sum.
+/// let bound = bias_gradient_error_bound(1000, 1.0);
+/// assert!(bound > 4.2e-6 && bound < 4.4e-6);
+/// ```
+pub fn bias_gradient_error_bound(rows: usize, abs_sum: f64) -> f64 {
+    let log2_lanes = WORKGROUP_SIZE.ilog2() as usize;
+    let depth = (ROWS_PER_INVOCATION + log2_lanes + rows.div_ceil(ROWS_PER_INVOCATION)) as f64;
+    let unit = f64::from(f32::EPSILON) / 2.0;
+    let gamma = depth * unit / (1.0 - depth * unit);
+    gamma * abs_sum
+        + (rows as f64 + depth) * f64::from(f32::MIN_POSITIVE)
+        + rows as f64 * f64::EPSILON / 2.0 * abs_sum
+}
+
+impl Gpu {
+    /// Fused `y[r, c] = activation(x[r, c] + b[c])` for `x` of shape
+    /// `[.., cols]` and `b` of `cols` elements, in one pass over `x`.
+    /// Matches [`cpu::bias_forward`](crate::cpu::bias_forward) bit for bit,
+    /// except that a GPU may flush subnormal sums to zero. Submits without
+    /// waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice_with_shape(&gpu, &[1.0, -1.0, 2.0, -3.0], &[2, 2])?;
+    /// let b = Tensor::from_slice(&gpu, &[0.5, 2.0])?;
+    /// assert_eq!(gpu.bias_relu(&x, &b)?.download()?, vec![1.5, 1.0, 2.5, 0.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn bias_activation(
+        &self,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+    ) -> Result<Tensor> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_activation(&mut encoder, activation, x, b, &y, None)?;
+        self.submit("bias + activation", encoder)?;
+        Ok(y)
+    }
+
+    /// [`bias_activation`](Gpu::bias_activation) that also saves the mask of
+    /// `x + b` for the backward pass, still in one pass over `x`.
+    pub fn bias_activation_with_mask(
+        &self,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+    ) -> Result<(Tensor, Mask)> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mask = Mask::uninit(self, x.len())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_activation(&mut encoder, activation, x, b, &y, Some(&mask))?;
+        self.submit("bias + activation with mask", encoder)?;
+        Ok((y, mask))
+    }
+
+    /// [`bias_activation`](Gpu::bias_activation) for plain ReLU.
+    pub fn bias_relu(&self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
+        self.bias_activation(Activation::Relu, x, b)
+    }
+
+    /// [`bias_activation_with_mask`](Gpu::bias_activation_with_mask) for plain ReLU.
+    pub fn bias_relu_with_mask(&self, x: &Tensor, b: &Tensor) -> Result<(Tensor, Mask)> {
+        self.bias_activation_with_mask(Activation::Relu, x, b)
+    }
+
+    /// The fused backward pass: from `dy` of shape `[.., cols]` and the
+    /// forward pass's mask, returns `dx` (shape of `dy`, bit-exact with
+    /// [`cpu::backward`](crate::cpu::backward)) and the bias gradient
+    /// `db[c] = sum over rows of dx[r, c]` (shape `[cols]`).
+    ///
+    /// `db` is summed in a fixed order without float atomics: the same bits on
+    /// every run on one device, within [`bias_gradient_error_bound`] of the
+    /// exact sum. Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice_with_shape(&gpu, &[1.0, -1.0, 2.0, 3.0], &[2, 2])?;
+    /// let b = Tensor::from_slice(&gpu, &[0.0, 0.0])?;
+    /// let (_y, mask) = gpu.bias_relu_with_mask(&x, &b)?;
+    /// let dy = Tensor::from_slice_with_shape(&gpu, &[1.0, 1.0, 1.0, 1.0], &[2, 2])?;
+    /// let (dx, db) = gpu.bias_relu_backward(&dy, &mask)?;
+    /// assert_eq!(dx.download()?, vec![1.0, 0.0, 1.0, 1.0]);
+    /// assert_eq!(db.download()?, vec![2.0, 1.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn bias_activation_backward(
+        &self,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+    ) -> Result<(Tensor, Tensor)> {
+        let dx = Tensor::uninit(self, dy.shape())?;
+        let db = Tensor::uninit(self, &[dy.cols()])?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_activation_backward(&mut encoder, activation, dy, mask, &dx, &db)?;
+        self.submit("bias + activation backward", encoder)?;
+        Ok((dx, db))
+    }
+
+    /// [`bias_activation_backward`](Gpu::bias_activation_backward) for plain ReLU.
+    pub fn bias_relu_backward(&self, dy: &Tensor, mask: &Mask) -> Result<(Tensor, Tensor)> {
+        self.bias_activation_backward(Activation::Relu, dy, mask)
+    }
+
+    /// Records the fused forward into `encoder`: no submit, no wait. `b` must
+    /// have `x.cols()` elements; `y` (and `mask`) as many as `x`.
+    pub fn record_bias_activation(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        mask: Option<&Mask>,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.ensure_same(x.gpu(), "input")?;
+        self.ensure_same(b.gpu(), "bias")?;
+        self.ensure_same(y.gpu(), "output")?;
+        same_len("bias (one per column of the input)", x.cols(), b.len())?;
+        same_len("output", x.len(), y.len())?;
+        not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
+        if let Some(mask) = mask {
+            self.ensure_same(mask.gpu(), "mask")?;
+            same_len("mask", x.len(), mask.len())?;
+        }
+        if x.is_empty() {
+            return Ok(());
+        }
+        let params = buffer::uniform(self, &Params::new(activation))?;
+        let params = Binding::whole(&params);
+        let workgroups = dispatch::element_workgroups(x.len());
+        match mask {
+            None => dispatch::record(
+                self,
+                encoder,
+                Kernel::BiasActivationForward,
+                &[x.binding(), b.binding(), y.binding(), params],
+                workgroups,
+            ),
+            Some(mask) => dispatch::record(
+                self,
+                encoder,
+                Kernel::BiasActivationForwardMask,
+                &[
+                    x.binding(),
+                    b.binding(),
+                    y.binding(),
+                    params,
+                    mask.binding(),
+                ],
+                workgroups,
+            ),
+        }
+    }
+
+    /// Records the fused backward into `encoder`: no submit, no wait. `mask`
+    /// and `dx` must cover as many elements as `dy`, and `db` hold `dy.cols()`.
+    /// With zero rows, `db` is written as zeros.
+    pub fn record_bias_activation_backward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+        dx: &Tensor,
+        db: &Tensor,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.ensure_same(dy.gpu(), "upstream gradient")?;
+        self.ensure_same(mask.gpu(), "mask")?;
+        self.ensure_same(dx.gpu(), "gradient output")?;
+        self.ensure_same(db.gpu(), "bias gradient")?;
+        same_len("mask", dy.len(), mask.len())?;
+        same_len("gradient output", dy.len(), dx.len())?;
+        let cols = dy.cols();
+        same_len("bias gradient (one per column)", cols, db.len())?;
+        not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
+        not_aliased("bias gradient", db.buffer(), &[dy.buffer(), dx.buffer()])?;
+        if cols == 0 {
+            return Ok(());
+        }
+        let rows = dy.len() / cols;
+        if rows == 0 {
+            // A sum over no rows is zero; no kernel runs to write it.
+            return self.capture("clearing the bias gradient", || {
+                encoder.clear_buffer(db.buffer(), 0, Some(db.data_bytes()));
+            });
+        }
+        let tile = BackwardTiling::new(rows, cols);
+        let block_sums_len = tile.row_blocks * cols;
+        let bytes = buffer::storage_bytes(self, block_sums_len, "bias-gradient block sums")?;
+        let block_sums = buffer::allocate(self, bytes, "wgpu-activations block sums")?;
+        let block_sums = Binding {
+            buffer: &block_sums,
+            offset: 0,
+            bytes: block_sums_len as u64 * ELEMENT_BYTES,
+        };
+        let params = buffer::uniform(
+            self,
+            &Params {
+                cols: u32_of(cols, "columns")?,
+                tile_cols: tile.tile_cols as u32,
+                ..Params::new(activation)
+            },
+        )?;
+        dispatch::record(
+            self,
+            encoder,
+            Kernel::BiasActivationBackward,
+            &[
+                dy.binding(),
+                mask.binding(),
+                dx.binding(),
+                block_sums,
+                Binding::whole(&params),
+            ],
+            tile.workgroups(),
+        )?;
+        dispatch::record(
+            self,
+            encoder,
+            Kernel::BiasGradientSum,
+            &[block_sums, db.binding()],
+            dispatch::element_workgroups(cols),
+        )
+    }
+}
+
+/// How `bias_activation_backward` covers `[rows, cols]`: workgroups of
+/// `tile_cols` columns by `lanes` row lanes, each lane walking
+/// [`ROWS_PER_INVOCATION`] rows.
+struct BackwardTiling {
+    tile_cols: usize,
+    column_tiles: usize,
+    row_blocks: usize,
+}
+
+impl BackwardTiling {
+    fn new(rows: usize, cols: usize) -> Self {
+        let workgroup = WORKGROUP_SIZE as usize;
+        // A power of two, so lanes = workgroup / tile_cols is exact and the
+        // lanes' tree reduction halves evenly.
+        let tile_cols = cols.next_power_of_two().min(workgroup);
+        let lanes = workgroup / tile_cols;
+        Self {
+            tile_cols,
+            column_tiles: cols.div_ceil(tile_cols),
+            row_blocks: rows.div_ceil(lanes * ROWS_PER_INVOCATION),
+        }
+    }
+
+    fn workgroups(&self) -> u64 {
+        self.column_tiles as u64 * self.row_blocks as u64
+    }
+}
+
+fn u32_of(value: usize, what: &'static str) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::TooLarge {
+        what,
+        bytes: value as u64 * ELEMENT_BYTES,
+        limit_name: "u32 element indices",
+        limit: u64::from(u32::MAX) * ELEMENT_BYTES,
+    })
+}
