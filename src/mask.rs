@@ -32,6 +32,7 @@ pub struct Mask {
     gpu: Gpu,
     buffer: wgpu::Buffer,
     len: usize,
+    row_length: Option<usize>,
 }
 
 impl Mask {
@@ -43,6 +44,7 @@ impl Mask {
             gpu: gpu.clone(),
             buffer,
             len,
+            row_length: None,
         })
     }
 
@@ -62,7 +64,32 @@ impl Mask {
             gpu: gpu.clone(),
             buffer,
             len,
+            row_length: None,
         })
+    }
+
+    /// Records the row length of the tensor the mask was made from, so that a
+    /// fused backward pass ([`Gpu::bias_activation_backward`]) given an
+    /// upstream gradient with another row length fails instead of summing the
+    /// bias gradient over the wrong columns. The `_with_mask` forward ops set
+    /// it from their input's last dimension.
+    ///
+    /// Errors with [`Error::ShapeMismatch`] unless `cols` divides `len()`.
+    pub fn with_row_length(mut self, cols: usize) -> Result<Self> {
+        if !self.len.is_multiple_of(cols) {
+            return Err(Error::ShapeMismatch {
+                what: "mask row length (must divide its element count)",
+                expected: self.len,
+                actual: cols,
+            });
+        }
+        self.row_length = Some(cols);
+        Ok(self)
+    }
+
+    /// The row length recorded by [`with_row_length`](Mask::with_row_length), if any.
+    pub fn row_length(&self) -> Option<usize> {
+        self.row_length
     }
 
     /// Elements the mask covers.

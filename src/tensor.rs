@@ -115,6 +115,37 @@ impl Tensor {
         &self.gpu
     }
 
+    /// Replaces the data with `data` (as many elements as the tensor has),
+    /// through the queue: ordered after work already submitted and before
+    /// work submitted later, so a training loop can reuse its tensors.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[1.0, 2.0])?;
+    /// x.write(&[-3.0, 4.0])?;
+    /// assert_eq!(gpu.relu(&x)?.download()?, vec![0.0, 4.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.len {
+            return Err(Error::ShapeMismatch {
+                what: "data written to a tensor",
+                expected: self.len,
+                actual: data.len(),
+            });
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.gpu.capture("writing a tensor", || {
+            self.gpu
+                .queue()
+                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        })
+    }
+
     /// Copies the data back to the host, waiting for all work on it.
     pub fn download(&self) -> Result<Vec<f32>> {
         match self.start_download()? {

@@ -136,3 +136,29 @@ fn gpu_is_shared_across_threads() {
         handle.join().expect("worker thread");
     }
 }
+
+#[test]
+fn a_tensor_can_be_rewritten_and_reused() {
+    let Some(gpu) = gpu() else { return };
+    let x = Tensor::from_slice(&gpu, &[1.0, -2.0, 3.0]).unwrap();
+    let first = gpu.relu(&x).unwrap();
+    x.write(&[-1.0, 2.0, f32::NAN]).unwrap();
+    let second = gpu.relu(&x).unwrap();
+    // The write is ordered after the first relu and before the second.
+    assert_eq!(first.download().unwrap(), vec![1.0, 0.0, 3.0]);
+    let second = second.download().unwrap();
+    assert_eq!(second[..2], [0.0, 2.0]);
+    assert!(second[2].is_nan());
+    let error = x.write(&[1.0]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            wgpu_activations::Error::ShapeMismatch {
+                expected: 3,
+                actual: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

@@ -43,7 +43,7 @@ impl Gpu {
         x: &Tensor,
     ) -> Result<(Tensor, Mask)> {
         let y = Tensor::uninit(self, x.shape())?;
-        let mask = Mask::uninit(self, x.len())?;
+        let mask = Mask::uninit(self, x.len())?.with_row_length(x.cols())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_activation(&mut encoder, activation, x, &y, Some(&mask))?;
         self.submit("activation with mask", encoder)?;

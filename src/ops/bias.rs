@@ -84,7 +84,7 @@ impl Gpu {
         b: &Tensor,
     ) -> Result<(Tensor, Mask)> {
         let y = Tensor::uninit(self, x.shape())?;
-        let mask = Mask::uninit(self, x.len())?;
+        let mask = Mask::uninit(self, x.len())?.with_row_length(x.cols())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_bias_activation(&mut encoder, activation, x, b, &y, Some(&mask))?;
         self.submit("bias + activation with mask", encoder)?;
@@ -195,7 +195,9 @@ impl Gpu {
     }
 
     /// Records the fused backward into `encoder`: no submit, no wait. `mask`
-    /// and `dx` must cover as many elements as `dy`, and `db` hold `dy.cols()`.
+    /// and `dx` must cover as many elements as `dy`, and `db` hold `dy.cols()`;
+    /// where the mask knows its [row length](Mask::row_length), `dy` must
+    /// have the same.
     /// With zero rows, `db` is written as zeros.
     pub fn record_bias_activation_backward(
         &self,
@@ -214,6 +216,13 @@ impl Gpu {
         same_len("mask", dy.len(), mask.len())?;
         same_len("gradient output", dy.len(), dx.len())?;
         let cols = dy.cols();
+        if let Some(mask_cols) = mask.row_length() {
+            same_len(
+                "upstream gradient's row length (the mask's)",
+                mask_cols,
+                cols,
+            )?;
+        }
         same_len("bias gradient (one per column)", cols, db.len())?;
         not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
         not_aliased("bias gradient", db.buffer(), &[dy.buffer(), dx.buffer()])?;
