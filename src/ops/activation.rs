@@ -115,24 +115,21 @@ impl Gpu {
             return Ok(());
         }
         let params = buffer::uniform(self, &Params::new(activation))?;
-        let params = Binding::whole(&params);
-        let workgroups = dispatch::element_workgroups(x.len());
-        match mask {
-            None => dispatch::record(
-                self,
-                encoder,
-                Kernel::ActivationForward,
-                &[x.binding(), y.binding(), params],
-                workgroups,
-            ),
-            Some(mask) => dispatch::record(
-                self,
-                encoder,
-                Kernel::ActivationForwardMask,
-                &[x.binding(), y.binding(), params, mask.binding()],
-                workgroups,
-            ),
-        }
+        let mut bindings = vec![x.binding(), y.binding(), Binding::whole(&params)];
+        let kernel = match mask {
+            None => Kernel::ActivationForward,
+            Some(mask) => {
+                bindings.push(mask.binding());
+                Kernel::ActivationForwardMask
+            }
+        };
+        dispatch::record(
+            self,
+            encoder,
+            kernel,
+            &bindings,
+            dispatch::element_workgroups(x.len()),
+        )
     }
 
     /// Records the backward pass from a mask into `encoder`: no submit, no

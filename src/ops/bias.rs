@@ -168,30 +168,26 @@ impl Gpu {
             return Ok(());
         }
         let params = buffer::uniform(self, &Params::new(activation))?;
-        let params = Binding::whole(&params);
-        let workgroups = dispatch::element_workgroups(x.len());
-        match mask {
-            None => dispatch::record(
-                self,
-                encoder,
-                Kernel::BiasActivationForward,
-                &[x.binding(), b.binding(), y.binding(), params],
-                workgroups,
-            ),
-            Some(mask) => dispatch::record(
-                self,
-                encoder,
-                Kernel::BiasActivationForwardMask,
-                &[
-                    x.binding(),
-                    b.binding(),
-                    y.binding(),
-                    params,
-                    mask.binding(),
-                ],
-                workgroups,
-            ),
-        }
+        let mut bindings = vec![
+            x.binding(),
+            b.binding(),
+            y.binding(),
+            Binding::whole(&params),
+        ];
+        let kernel = match mask {
+            None => Kernel::BiasActivationForward,
+            Some(mask) => {
+                bindings.push(mask.binding());
+                Kernel::BiasActivationForwardMask
+            }
+        };
+        dispatch::record(
+            self,
+            encoder,
+            kernel,
+            &bindings,
+            dispatch::element_workgroups(x.len()),
+        )
     }
 
     /// Records the fused backward into `encoder`: no submit, no wait. `mask`
