@@ -183,6 +183,19 @@ impl Inputs {
         }
     }
 
+    /// The mask a backward op reads: the reference's mask of `x`, or of
+    /// `x + b` for the fused op. The GPU gets it too, so `dx` depends only on
+    /// the backward kernel.
+    fn saved_mask(&self, op: Op) -> Vec<u32> {
+        let x = &self.x[..self.used(op)];
+        let source = if op.uses_bias() {
+            cpu::bias_add(x, &self.bias, Subnormals::Preserve)
+        } else {
+            x.to_vec()
+        };
+        cpu::pack_mask(source.iter().map(|&v| cpu::mask_bit(op.activation(), v)))
+    }
+
     /// The first `len` elements of `x` and `dy` (cut to whole rows for the
     /// fused ops by [`Inputs::used`]), same bias.
     fn prefix(&self, len: usize) -> Self {
@@ -514,8 +527,8 @@ impl Expected {
                 values: forward(x),
                 mask: Some(mask_of(x)),
             },
-            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) => Self {
-                values: backward(&mask_of(x)),
+            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_) => Self {
+                values: backward(&inputs.saved_mask(op)),
                 mask: None,
             },
             Op::BiasForward(_) => Self {
@@ -529,16 +542,6 @@ impl Expected {
                     mask: Some(mask_of(&sums)),
                 }
             }
-            // The GPU gets the reference's mask of x + b, so dx depends only
-            // on the backward kernel.
-            Op::BiasBackward(_) => Self {
-                values: backward(&mask_of(&cpu::bias_add(
-                    x,
-                    &inputs.bias,
-                    Subnormals::Preserve,
-                ))),
-                mask: None,
-            },
         }
     }
 }
@@ -567,7 +570,6 @@ struct Results {
 
 impl Operands {
     fn upload(gpu: &Gpu, op: Op, inputs: &Inputs) -> Result<Self> {
-        let a = op.activation();
         let used = inputs.used(op);
         let shape = if op.uses_bias() {
             vec![inputs.rows(), inputs.cols()]
@@ -585,16 +587,9 @@ impl Operands {
             _ => None,
         };
         let saved_mask = match op {
-            Op::BackwardFromMask(_) => Some(Mask::from_words(
-                gpu,
-                &cpu::forward_with_mask(a, x).1,
-                used,
-            )?),
-            Op::BiasBackward(_) => Some(Mask::from_words(
-                gpu,
-                &cpu::forward_with_mask(a, &cpu::bias_add(x, &inputs.bias, Subnormals::Preserve)).1,
-                used,
-            )?),
+            Op::BackwardFromMask(_) | Op::BiasBackward(_) => {
+                Some(Mask::from_words(gpu, &inputs.saved_mask(op), used)?)
+            }
             _ => None,
         };
         let output = match op {

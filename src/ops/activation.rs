@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding};
-use crate::ops::{not_aliased, same_len};
+use crate::ops::{not_aliased, record_forward, same_len};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -107,28 +107,14 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
-        if let Some(mask) = mask {
-            self.ensure_same(mask.gpu(), "mask")?;
-            same_len("mask", x.len(), mask.len())?;
-        }
-        if x.is_empty() {
-            return Ok(());
-        }
-        let params = buffer::uniform(self, &Params::new(activation))?;
-        let mut bindings = vec![x.binding(), y.binding(), Binding::whole(&params)];
-        let kernel = match mask {
-            None => Kernel::ActivationForward,
-            Some(mask) => {
-                bindings.push(mask.binding());
-                Kernel::ActivationForwardMask
-            }
-        };
-        dispatch::record(
+        record_forward(
             self,
             encoder,
-            kernel,
-            &bindings,
-            dispatch::element_workgroups(x.len()),
+            activation,
+            [Kernel::ActivationForward, Kernel::ActivationForwardMask],
+            &[x.binding(), y.binding()],
+            x.len(),
+            mask,
         )
     }
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding};
-use crate::ops::{not_aliased, same_len};
+use crate::ops::{not_aliased, record_forward, same_len};
 use crate::pipeline::{Kernel, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
 
@@ -160,33 +160,17 @@ impl Gpu {
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
-        if let Some(mask) = mask {
-            self.ensure_same(mask.gpu(), "mask")?;
-            same_len("mask", x.len(), mask.len())?;
-        }
-        if x.is_empty() {
-            return Ok(());
-        }
-        let params = buffer::uniform(self, &Params::new(activation))?;
-        let mut bindings = vec![
-            x.binding(),
-            b.binding(),
-            y.binding(),
-            Binding::whole(&params),
-        ];
-        let kernel = match mask {
-            None => Kernel::BiasActivationForward,
-            Some(mask) => {
-                bindings.push(mask.binding());
-                Kernel::BiasActivationForwardMask
-            }
-        };
-        dispatch::record(
+        record_forward(
             self,
             encoder,
-            kernel,
-            &bindings,
-            dispatch::element_workgroups(x.len()),
+            activation,
+            [
+                Kernel::BiasActivationForward,
+                Kernel::BiasActivationForwardMask,
+            ],
+            &[x.binding(), b.binding(), y.binding()],
+            x.len(),
+            mask,
         )
     }
 

@@ -11,7 +11,13 @@ mod relu;
 
 pub use bias::bias_gradient_error_bound;
 
+use crate::activation::{Activation, Params};
+use crate::buffer;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::mask::Mask;
+use crate::pipeline::Kernel;
+use dispatch::Binding;
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
 fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
@@ -35,4 +41,43 @@ fn not_aliased(what: &'static str, output: &wgpu::Buffer, inputs: &[&wgpu::Buffe
     } else {
         Ok(())
     }
+}
+
+/// What every element-wise forward op does once its operands are checked:
+/// checks the optional mask, records nothing for zero elements, then one
+/// dispatch of `plain` with `operands` and the parameter block, or of
+/// `with_mask`, whose last binding is the mask.
+fn record_forward(
+    gpu: &Gpu,
+    encoder: &mut wgpu::CommandEncoder,
+    activation: Activation,
+    [plain, with_mask]: [Kernel; 2],
+    operands: &[Binding<'_>],
+    elements: usize,
+    mask: Option<&Mask>,
+) -> Result<()> {
+    if let Some(mask) = mask {
+        gpu.ensure_same(mask.gpu(), "mask")?;
+        same_len("mask", elements, mask.len())?;
+    }
+    if elements == 0 {
+        return Ok(());
+    }
+    let params = buffer::uniform(gpu, &Params::new(activation))?;
+    let mut bindings = operands.to_vec();
+    bindings.push(Binding::whole(&params));
+    let kernel = match mask {
+        None => plain,
+        Some(mask) => {
+            bindings.push(mask.binding());
+            with_mask
+        }
+    };
+    dispatch::record(
+        gpu,
+        encoder,
+        kernel,
+        &bindings,
+        dispatch::element_workgroups(elements),
+    )
 }
