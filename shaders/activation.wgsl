@@ -1,19 +1,20 @@
 // Element-wise activation forward (with or without the 1-bit mask) and
 // backward (from the mask or from the saved input), for every kind in
-// common.wgsl's `Params`.
+// common.wgsl's `Params`. Each invocation handles whole 32-element chunks
+// (see common.wgsl), so the chunk's mask word is built in a register.
 
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 // Element i's bit is bit i % 32 of word i / 32; the bits past the last
 // element of the final word are written as zero.
 @group(0) @binding(3) var<storage, read_write> mask_out: array<u32>;
 
 // Backward: dy, what the bit is read from (the mask or the saved input), dx.
-@group(0) @binding(0) var<storage, read> dy: array<u32>;
+@group(0) @binding(0) var<storage, read> dy: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> mask_in: array<u32>;
-@group(0) @binding(1) var<storage, read> saved_x: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<u32>;
+@group(0) @binding(1) var<storage, read> saved_x: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> dx: array<vec4<u32>>;
 @group(0) @binding(3) var<uniform> backward_params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -22,9 +23,13 @@ fn activation_forward(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    if i < arrayLength(&y) {
-        y[i] = activate(params, x[i]);
+    let vectors = vector_count(params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let first = chunk_index(workgroup, workgroups, local, k) * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        for (var v = first; v < end; v++) {
+            y[v] = activate4(params, x[v]);
+        }
     }
 }
 
@@ -34,17 +39,21 @@ fn activation_forward_mask(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    var bit = false;
-    if i < arrayLength(&y) {
-        let bits = x[i];
-        y[i] = activate(params, bits);
-        bit = mask_bit(params, bits);
-    }
-    let word = pack_mask_bits(local, bit);
-    let word_index = linear_workgroup(workgroup, workgroups) * (WORKGROUP_SIZE / 32u) + local;
-    if local < WORKGROUP_SIZE / 32u && word_index < arrayLength(&mask_out) {
-        mask_out[word_index] = word;
+    let vectors = vector_count(params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let chunk = chunk_index(workgroup, workgroups, local, k);
+        if chunk >= chunk_count(params.len) {
+            break;
+        }
+        let first = chunk * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        var word = 0u;
+        for (var v = first; v < end; v++) {
+            let bits = x[v];
+            y[v] = activate4(params, bits);
+            word |= nibble_of(mask_bit4(params, bits)) << (4u * (v - first));
+        }
+        mask_out[chunk] = word & valid_bits(chunk, params.len);
     }
 }
 
@@ -54,9 +63,18 @@ fn activation_backward_from_mask(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    if i < arrayLength(&dx) {
-        dx[i] = backward(backward_params, bit_of(mask_in[i / 32u], i), dy[i]);
+    let vectors = vector_count(backward_params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let chunk = chunk_index(workgroup, workgroups, local, k);
+        if chunk >= chunk_count(backward_params.len) {
+            break;
+        }
+        let word = mask_in[chunk];
+        let first = chunk * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        for (var v = first; v < end; v++) {
+            dx[v] = backward4(backward_params, bits_of_vector(word, v - first), dy[v]);
+        }
     }
 }
 
@@ -66,8 +84,12 @@ fn activation_backward_from_input(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    if i < arrayLength(&dx) {
-        dx[i] = backward(backward_params, mask_bit(backward_params, saved_x[i]), dy[i]);
+    let vectors = vector_count(backward_params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let first = chunk_index(workgroup, workgroups, local, k) * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        for (var v = first; v < end; v++) {
+            dx[v] = backward4(backward_params, mask_bit4(backward_params, saved_x[v]), dy[v]);
+        }
     }
 }

@@ -1,10 +1,11 @@
 // Fused bias-add + activation on a row-major [rows, cols] tensor, forward
 // (one pass over x, optional mask) and backward (dx and the bias gradient db).
 
-// Forward: y[r, c] = activate(x[r, c] + b[c]); cols = arrayLength(&b).
-@group(0) @binding(0) var<storage, read> x: array<u32>;
+// Forward: y[r, c] = activate(x[r, c] + b[c]), in 32-element chunks like
+// activation.wgsl; cols = params.cols = arrayLength(&b).
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> b: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<u32>>;
 @group(0) @binding(3) var<uniform> params: Params;
 @group(0) @binding(4) var<storage, read_write> mask_out: array<u32>;
 
@@ -25,8 +26,16 @@ const ROWS_PER_INVOCATION: u32 = 32u;
 
 var<workgroup> lane_sums: array<f32, MAX_WORKGROUP_SIZE>;
 
-fn biased(i: u32) -> u32 {
-    return add(x[i], b[i % arrayLength(&b)]);
+// The biases of the next four elements, the first of which is in column
+// `*column`; advances `*column` past them. Stepping the column costs less
+// than an integer `%` per element.
+fn next_biases(column: ptr<function, u32>, cols: u32) -> vec4<u32> {
+    var biases: vec4<u32>;
+    for (var c = 0u; c < 4u; c++) {
+        biases[c] = b[*column];
+        *column = select(*column + 1u, 0u, *column + 1u == cols);
+    }
+    return biases;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -35,9 +44,17 @@ fn bias_activation_forward(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    if i < arrayLength(&y) {
-        y[i] = activate(params, biased(i));
+    let vectors = vector_count(params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let first = chunk_index(workgroup, workgroups, local, k) * CHUNK_VECTORS;
+        if first >= vectors {
+            break;
+        }
+        let end = min(first + CHUNK_VECTORS, vectors);
+        var column = (first * 4u) % params.cols;
+        for (var v = first; v < end; v++) {
+            y[v] = activate4(params, add4(x[v], next_biases(&column, params.cols)));
+        }
     }
 }
 
@@ -47,17 +64,22 @@ fn bias_activation_forward_mask(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = element_index(workgroup, workgroups, local);
-    var bit = false;
-    if i < arrayLength(&y) {
-        let sum = biased(i);
-        y[i] = activate(params, sum);
-        bit = mask_bit(params, sum);
-    }
-    let word = pack_mask_bits(local, bit);
-    let word_index = linear_workgroup(workgroup, workgroups) * (WORKGROUP_SIZE / 32u) + local;
-    if local < WORKGROUP_SIZE / 32u && word_index < arrayLength(&mask_out) {
-        mask_out[word_index] = word;
+    let vectors = vector_count(params.len);
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let chunk = chunk_index(workgroup, workgroups, local, k);
+        if chunk >= chunk_count(params.len) {
+            break;
+        }
+        let first = chunk * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        var column = (first * 4u) % params.cols;
+        var word = 0u;
+        for (var v = first; v < end; v++) {
+            let sum = add4(x[v], next_biases(&column, params.cols));
+            y[v] = activate4(params, sum);
+            word |= nibble_of(mask_bit4(params, sum)) << (4u * (v - first));
+        }
+        mask_out[chunk] = word & valid_bits(chunk, params.len);
     }
 }
 

@@ -9,13 +9,25 @@
 // f32, and a NaN that arithmetic produces is replaced by CANONICAL_NAN so the
 // result does not depend on the hardware's default NaN.
 //
-// Element counts come from the bindings' own lengths (`arrayLength`), so a
-// caller can bind any range of a larger buffer.
+// Element-wise kernels work in chunks of 32 elements: eight `vec4<u32>`
+// loads and stores, and exactly one word of the 1-bit mask, so an invocation
+// packs whole mask words on its own (no atomics, no barriers). Their data is
+// bound as whole vectors; the last vector may run into the buffer's padding
+// (the host pads every tensor to 16 bytes), which they process like data and
+// nothing reads back. The element count comes from `Params::len` where a
+// kernel needs it exactly (mask bits past the end are written as 0).
 
+// Threads per workgroup and chunks per invocation are pipeline constants the
+// host picks per adapter (src/pipeline.rs, `KernelShape`): the best shape for
+// a CPU rasteriser running lanes in SIMD registers is not the best for a GPU.
 override WORKGROUP_SIZE: u32 = 256u;
+override CHUNKS_PER_INVOCATION: u32 = 1u;
 
 // Workgroup arrays need a constant size; WORKGROUP_SIZE may not exceed it.
 const MAX_WORKGROUP_SIZE: u32 = 256u;
+
+const CHUNK_ELEMENTS: u32 = 32u;
+const CHUNK_VECTORS: u32 = 8u;
 
 const SIGN_BIT: u32 = 0x80000000u;
 const ABS_MASK: u32 = 0x7fffffffu;
@@ -26,6 +38,8 @@ const CANONICAL_NAN: u32 = 0x7fc00000u;
 const KIND_RELU: u32 = 0u;
 const KIND_LEAKY_RELU: u32 = 1u;
 const KIND_CLIPPED_RELU: u32 = 2u;
+// No activation: the bias add alone, the unfused baseline of the benchmarks.
+const KIND_IDENTITY: u32 = 3u;
 
 // The activation and its parameter, from a uniform buffer so that a slope or
 // cap is never baked into shader text (one pipeline serves every value).
@@ -33,10 +47,17 @@ struct Params {
     kind: u32,
     // f32 bits of the leaky slope or the clipped cap.
     parameter: u32,
-    // Row length, for the kernels that need it beyond arrayLength.
+    // Row length of the fused bias kernels.
     cols: u32,
     // Columns one workgroup of the bias-gradient kernel covers (a power of two).
     tile_cols: u32,
+    // Elements of the op's main operand.
+    len: u32,
+    // A uniform struct's size rounds up to 16 bytes anyway; spelled out so
+    // the host's `Params` matches it field for field.
+    reserved0: u32,
+    reserved1: u32,
+    reserved2: u32,
 }
 
 fn is_nan(bits: u32) -> bool {
@@ -122,22 +143,97 @@ fn element_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32) -> u32
     return linear_workgroup(workgroup, workgroups) * WORKGROUP_SIZE + local;
 }
 
-// Mask words being assembled by one workgroup: WORKGROUP_SIZE / 32 of them.
-var<workgroup> mask_words: array<atomic<u32>, MAX_WORKGROUP_SIZE / 32u>;
+// The same decisions on four elements at once, for the chunked kernels.
 
-// Packs one bit per invocation into the workgroup's mask words and returns,
-// to invocation `local < WORKGROUP_SIZE / 32`, word `local`. Workgroup
-// atomics keep it deterministic without any float atomics; every invocation
-// must call it (it holds barriers), in bounds or not.
-fn pack_mask_bits(local: u32, bit: bool) -> u32 {
-    let words = WORKGROUP_SIZE / 32u;
-    if local < words {
-        atomicStore(&mask_words[local], 0u);
+fn is_nan4(bits: vec4<u32>) -> vec4<bool> {
+    return (bits & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
+}
+
+fn is_at_most_zero4(bits: vec4<u32>) -> vec4<bool> {
+    return (bits == vec4(0u)) | (((bits & vec4(SIGN_BIT)) != vec4(0u)) & !is_nan4(bits));
+}
+
+fn relu4(bits: vec4<u32>) -> vec4<u32> {
+    return select(bits, vec4(0u), is_at_most_zero4(bits));
+}
+
+fn canonical4(bits: vec4<u32>) -> vec4<u32> {
+    return select(bits, vec4(CANONICAL_NAN), is_nan4(bits));
+}
+
+// `a * v` for non-NaN operands; 0 * inf gives CANONICAL_NAN.
+fn multiply4(a: u32, v: vec4<u32>) -> vec4<u32> {
+    return canonical4(bitcast<vec4<u32>>(bitcast<f32>(a) * bitcast<vec4<f32>>(v)));
+}
+
+// `add` on four elements: x's NaN first, then b's, else the canonical sum.
+fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let sum = canonical4(bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) + bitcast<vec4<f32>>(b)));
+    return select(select(sum, b, is_nan4(b)), x, is_nan4(x));
+}
+
+fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
+    switch params.kind {
+        case KIND_LEAKY_RELU: {
+            return select(bits, multiply4(params.parameter, bits), is_at_most_zero4(bits));
+        }
+        case KIND_CLIPPED_RELU: {
+            return select(min(relu4(bits), vec4(params.parameter)), bits, is_nan4(bits));
+        }
+        case KIND_IDENTITY: {
+            return bits;
+        }
+        default: {
+            return relu4(bits);
+        }
     }
-    workgroupBarrier();
-    if bit {
-        atomicOr(&mask_words[local / 32u], 1u << (local % 32u));
+}
+
+fn mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool> {
+    if params.kind == KIND_CLIPPED_RELU {
+        return is_nan4(bits) | (!is_at_most_zero4(bits) & (bits < vec4(params.parameter)));
     }
-    workgroupBarrier();
-    return atomicLoad(&mask_words[min(local, words - 1u)]);
+    return !is_at_most_zero4(bits);
+}
+
+fn backward4(params: Params, bit: vec4<bool>, dy: vec4<u32>) -> vec4<u32> {
+    if params.kind == KIND_LEAKY_RELU {
+        return select(select(multiply4(params.parameter, dy), dy, is_nan4(dy)), dy, bit);
+    }
+    return select(vec4(0u), dy, bit);
+}
+
+const NIBBLE: vec4<u32> = vec4(1u, 2u, 4u, 8u);
+
+// Four mask bits as bits 0..3 of a u32.
+fn nibble_of(bit: vec4<bool>) -> u32 {
+    let bits = select(vec4(0u), NIBBLE, bit);
+    return bits.x | bits.y | bits.z | bits.w;
+}
+
+// The four bits of vector `vector` (0..7) of a chunk's mask word.
+fn bits_of_vector(word: u32, vector: u32) -> vec4<bool> {
+    return (vec4((word >> (4u * vector)) & 0xfu) & NIBBLE) != vec4(0u);
+}
+
+// Chunk `k` (0 <= k < CHUNKS_PER_INVOCATION) of this invocation. Neighbouring
+// invocations take neighbouring chunks, so each workgroup streams one
+// contiguous block of memory per k.
+fn chunk_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32, k: u32) -> u32 {
+    return (linear_workgroup(workgroup, workgroups) * CHUNKS_PER_INVOCATION + k) * WORKGROUP_SIZE + local;
+}
+
+fn vector_count(elements: u32) -> u32 {
+    return (elements + 3u) / 4u;
+}
+
+fn chunk_count(elements: u32) -> u32 {
+    return (elements + CHUNK_ELEMENTS - 1u) / CHUNK_ELEMENTS;
+}
+
+// The bits of chunk `chunk`'s mask word that hold elements (< len): the
+// rest are written as 0.
+fn valid_bits(chunk: u32, len: u32) -> u32 {
+    let left = len - chunk * CHUNK_ELEMENTS;
+    return select((1u << left) - 1u, 0xffffffffu, left >= CHUNK_ELEMENTS);
 }

@@ -93,6 +93,8 @@ pub(crate) struct Params {
     pub parameter: u32,
     pub cols: u32,
     pub tile_cols: u32,
+    pub len: u32,
+    pub reserved: [u32; 3],
 }
 
 impl Params {
@@ -108,6 +110,17 @@ impl Params {
             parameter,
             cols: 0,
             tile_cols: 0,
+            len: 0,
+            reserved: [0; 3],
+        }
+    }
+
+    /// No activation (`KIND_IDENTITY`): the fused bias kernel then computes
+    /// the bias add alone.
+    pub fn identity() -> Self {
+        Self {
+            kind: 3,
+            ..Self::new(Activation::Relu)
         }
     }
 }

@@ -12,23 +12,35 @@ use crate::gpu::Gpu;
 /// Bytes of one f32 or one u32 mask word.
 pub(crate) const ELEMENT_BYTES: u64 = 4;
 
+/// Bytes of the `vec4<u32>` the element-wise kernels load and store.
+pub(crate) const VECTOR_BYTES: u64 = 16;
+
+/// `bytes` rounded up to whole vectors.
+pub(crate) fn padded_to_vectors(bytes: u64) -> u64 {
+    bytes.div_ceil(VECTOR_BYTES) * VECTOR_BYTES
+}
+
 /// Bytes to allocate for `count` 4-byte elements, checked against the
-/// device's `max_buffer_size`. Empty data still gets 4 bytes: wgpu buffers
-/// are never bound empty.
+/// device's `max_buffer_size`.
+///
+/// Rounded up to whole 16-byte vectors (at least one): the element-wise
+/// kernels read and write `vec4`s, so the last, partial vector of the data
+/// must lie inside the buffer. Those padding bytes are never read back.
 pub(crate) fn storage_bytes(gpu: &Gpu, count: usize, what: &'static str) -> Result<u64> {
     let bytes = (count as u64)
         .checked_mul(ELEMENT_BYTES)
         .ok_or_else(|| Error::ShapeOverflow { shape: vec![count] })?;
+    let padded = padded_to_vectors(bytes).max(VECTOR_BYTES);
     let limit = gpu.limits().max_buffer_size;
-    if bytes > limit {
+    if padded > limit {
         return Err(Error::TooLarge {
             what,
-            bytes,
+            bytes: padded,
             limit_name: "max_buffer_size",
             limit,
         });
     }
-    Ok(bytes.max(ELEMENT_BYTES))
+    Ok(padded)
 }
 
 fn storage_usage() -> wgpu::BufferUsages {
@@ -47,19 +59,34 @@ pub(crate) fn allocate(gpu: &Gpu, bytes: u64, label: &'static str) -> Result<wgp
     })
 }
 
-/// A storage buffer holding `data` (at least 4 bytes, as [`storage_bytes`]).
-pub(crate) fn upload(gpu: &Gpu, data: &[u8], label: &'static str) -> Result<wgpu::Buffer> {
-    if data.is_empty() {
-        return allocate(gpu, ELEMENT_BYTES, label);
+/// A storage buffer holding `data`, padded to `bytes` (as [`storage_bytes`]
+/// returned for it).
+pub(crate) fn upload(
+    gpu: &Gpu,
+    data: &[u8],
+    bytes: u64,
+    label: &'static str,
+) -> Result<wgpu::Buffer> {
+    debug_assert!(bytes >= data.len() as u64 && bytes % VECTOR_BYTES == 0);
+    let buffer = gpu.capture(label, || {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: storage_usage(),
+            mapped_at_creation: true,
+        })
+    })?;
+    {
+        // Mapped at creation: written in place, no staging copy of the data.
+        // wgpu zeroes the rest, the padding.
+        let mut view = buffer
+            .slice(..)
+            .get_mapped_range_mut()
+            .map_err(|e| Error::BufferMap(e.to_string()))?;
+        view.slice(..data.len()).copy_from_slice(data);
     }
-    gpu.capture(label, || {
-        gpu.device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: data,
-                usage: storage_usage(),
-            })
-    })
+    buffer.unmap();
+    Ok(buffer)
 }
 
 /// A small uniform buffer holding `value`.

@@ -65,6 +65,20 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// A kernel shape that is not `"WORKGROUP_SIZExCHUNKS"` (e.g. `"64x2"`).
+    #[error("kernel shape {0:?} is not WORKGROUP_SIZExCHUNKS, e.g. \"64x2\"")]
+    InvalidKernelShape(String),
+    /// A dispatch needs more workgroups than two grid dimensions hold.
+    #[error(
+        "a dispatch needs {workgroups} workgroups, over the device's \
+         max_compute_workgroups_per_dimension squared ({limit})"
+    )]
+    TooManyWorkgroups {
+        /// Workgroups the dispatch needs.
+        workgroups: u64,
+        /// The most two dimensions hold on this device.
+        limit: u64,
+    },
     /// A buffer or binding is larger than the device allows.
     #[error("{what} needs {bytes} bytes, over the device's {limit_name} of {limit} bytes")]
     TooLarge {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::pipeline::Pipelines;
+use crate::pipeline::{KernelShape, Pipelines};
 
 /// How [`Gpu::with_options`] picks an adapter.
 ///
@@ -20,6 +20,9 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
     /// Preference when no name is given.
     pub power_preference: wgpu::PowerPreference,
+    /// The element-wise kernels' shape; `None` picks it from the adapter's
+    /// type ([`KernelShape::for_device_type`]).
+    pub kernel_shape: Option<KernelShape>,
 }
 
 impl Default for GpuOptions {
@@ -28,12 +31,14 @@ impl Default for GpuOptions {
             backends: wgpu::Backends::all(),
             adapter_name: None,
             power_preference: wgpu::PowerPreference::HighPerformance,
+            kernel_shape: None,
         }
     }
 }
 
 impl GpuOptions {
-    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`.
+    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`
+    /// and `WGPU_ACTIVATIONS_KERNEL_SHAPE` (e.g. `64x2`, see [`KernelShape`]).
     ///
     /// Unlike wgpu's own helper, an unknown backend name is an error rather
     /// than a warning followed by "no backend at all".
@@ -47,6 +52,9 @@ impl GpuOptions {
         }
         if let Some(preference) = wgpu::PowerPreference::from_env() {
             options.power_preference = preference;
+        }
+        if let Ok(shape) = std::env::var("WGPU_ACTIVATIONS_KERNEL_SHAPE") {
+            options.kernel_shape = Some(shape.parse()?);
         }
         Ok(options)
     }
@@ -97,10 +105,17 @@ pub struct GpuInfo {
     pub min_storage_buffer_offset_alignment: u32,
     /// Whether the device can time kernels with timestamp queries.
     pub timestamp_query: bool,
+    /// The shape the element-wise kernels run with.
+    pub kernel_shape: KernelShape,
 }
 
 impl GpuInfo {
-    fn new(info: wgpu::AdapterInfo, limits: &wgpu::Limits, features: wgpu::Features) -> Self {
+    fn new(
+        info: wgpu::AdapterInfo,
+        limits: &wgpu::Limits,
+        features: wgpu::Features,
+        kernel_shape: KernelShape,
+    ) -> Self {
         Self {
             name: info.name,
             backend: info.backend,
@@ -112,6 +127,7 @@ impl GpuInfo {
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            kernel_shape,
         }
     }
 }
@@ -139,7 +155,12 @@ impl fmt::Display for GpuInfo {
             self.max_compute_workgroups_per_dimension,
             self.min_storage_buffer_offset_alignment
         )?;
-        write!(f, "timestamps: {}", self.timestamp_query)
+        writeln!(f, "timestamps: {}", self.timestamp_query)?;
+        write!(
+            f,
+            "kernels:   {} threads per workgroup, {} chunks of 32 elements per thread",
+            self.kernel_shape.workgroup_size, self.kernel_shape.chunks_per_invocation
+        )
     }
 }
 
@@ -194,7 +215,7 @@ impl Gpu {
     pub async fn with_options_async(options: &GpuOptions) -> Result<Self> {
         let instance = new_instance(options.backends);
         let adapter = choose_adapter(&instance, options).await?;
-        Self::from_adapter(&adapter).await
+        Self::open(&adapter, options.kernel_shape).await
     }
 
     /// Every adapter wgpu finds on the given backends, with whether it can run compute.
@@ -209,6 +230,10 @@ impl Gpu {
     /// Opens a device on a given adapter, asking for the adapter's own buffer
     /// and binding limits (wgpu's defaults are lower than most hardware's).
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
+        Self::open(adapter, None).await
+    }
+
+    async fn open(adapter: &wgpu::Adapter, kernel_shape: Option<KernelShape>) -> Result<Self> {
         let adapter_info = adapter.get_info();
         if !supports_compute(adapter) {
             return Err(Error::NoCompute {
@@ -242,7 +267,7 @@ impl Gpu {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        Ok(Self::build(device, queue, lost))
+        Self::build(device, queue, lost, kernel_shape)
     }
 
     /// Uses a device the caller already owns, such as a game engine's.
@@ -255,14 +280,32 @@ impl Gpu {
     /// device's error handler and device-lost callback stay the owner's: this
     /// crate captures its own errors with error scopes.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        Ok(Self::build(device, queue, Arc::new(Mutex::new(None))))
+        Self::build(device, queue, Arc::new(Mutex::new(None)), None)
     }
 
-    fn build(device: wgpu::Device, queue: wgpu::Queue, lost: Arc<Mutex<Option<String>>>) -> Self {
+    /// [`from_device`](Gpu::from_device) with the element-wise kernels'
+    /// [`KernelShape`] chosen by the caller.
+    pub fn from_device_with_shape(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        kernel_shape: KernelShape,
+    ) -> Result<Self> {
+        Self::build(device, queue, Arc::new(Mutex::new(None)), Some(kernel_shape))
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        lost: Arc<Mutex<Option<String>>>,
+        kernel_shape: Option<KernelShape>,
+    ) -> Result<Self> {
         let limits = device.limits();
-        let info = GpuInfo::new(device.adapter_info(), &limits, device.features());
-        let pipelines = Pipelines::new(device.clone());
-        Self {
+        let adapter = device.adapter_info();
+        let shape = kernel_shape.unwrap_or(KernelShape::for_device_type(adapter.device_type));
+        shape.validate(&limits)?;
+        let info = GpuInfo::new(adapter, &limits, device.features(), shape);
+        let pipelines = Pipelines::new(device.clone(), shape);
+        Ok(Self {
             inner: Arc::new(Inner {
                 device,
                 queue,
@@ -271,7 +314,7 @@ impl Gpu {
                 pipelines,
                 lost,
             }),
-        }
+        })
     }
 
     /// The adapter and its limits.

@@ -60,7 +60,7 @@ pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
 pub use mask::Mask;
 pub use ops::bias_gradient_error_bound;
-pub use pipeline::{ELEMENTS_PER_WORKGROUP, WORKGROUP_SIZE};
+pub use pipeline::{KernelShape, WORKGROUP_SIZE};
 pub use tensor::Tensor;
 
 /// The WGSL sources of every kernel, by file name under `shaders/`.

@@ -58,8 +58,13 @@ impl Mask {
                 actual: words.len(),
             });
         }
-        buffer::storage_bytes(gpu, words.len(), "mask")?;
-        let buffer = buffer::upload(gpu, bytemuck::cast_slice(words), "wgpu-activations mask")?;
+        let bytes = buffer::storage_bytes(gpu, words.len(), "mask")?;
+        let buffer = buffer::upload(
+            gpu,
+            bytemuck::cast_slice(words),
+            bytes,
+            "wgpu-activations mask",
+        )?;
         Ok(Self {
             gpu: gpu.clone(),
             buffer,

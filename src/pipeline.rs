@@ -9,12 +9,123 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
-/// Threads per workgroup for the element-wise kernels, passed to the WGSL
-/// `override WORKGROUP_SIZE` at pipeline creation.
+/// Threads per workgroup of the bias-gradient kernels, whose summation order
+/// (and so [`bias_gradient_error_bound`](crate::bias_gradient_error_bound))
+/// depends on it. The element-wise kernels follow a [`KernelShape`] instead.
 pub const WORKGROUP_SIZE: u32 = 256;
 
-/// Elements one workgroup of an element-wise kernel covers.
-pub const ELEMENTS_PER_WORKGROUP: u64 = WORKGROUP_SIZE as u64;
+/// Elements of one chunk of an element-wise kernel: eight `vec4` loads and
+/// one mask word (`CHUNK_ELEMENTS` in shaders/common.wgsl).
+pub(crate) const CHUNK_ELEMENTS: u64 = 32;
+
+/// The largest workgroup the shaders' workgroup arrays allow
+/// (`MAX_WORKGROUP_SIZE` in shaders/common.wgsl).
+const MAX_WORKGROUP_SIZE: u32 = 256;
+
+/// How the element-wise kernels spread their work: threads per workgroup and
+/// 32-element chunks per thread, both WGSL `override` constants set when the
+/// pipelines are built.
+///
+/// [`KernelShape::for_device_type`] picks the shape that measured best on each
+/// kind of adapter (benches/README.md has the figures); set another with
+/// [`GpuOptions::kernel_shape`](crate::GpuOptions::kernel_shape) or the
+/// `WGPU_ACTIVATIONS_KERNEL_SHAPE` variable (`"64x2"`: 64 threads, 2 chunks
+/// each). Results are the same bits with every shape.
+///
+/// ```
+/// use wgpu_activations::KernelShape;
+/// let shape: KernelShape = "64x2".parse()?;
+/// assert_eq!(shape.elements_per_workgroup(), 64 * 2 * 32);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KernelShape {
+    /// Threads per workgroup, 1 to 256.
+    pub workgroup_size: u32,
+    /// 32-element chunks each thread handles, at least 1.
+    pub chunks_per_invocation: u32,
+}
+
+impl KernelShape {
+    /// For GPUs: wide workgroups, one chunk per thread, so many workgroups
+    /// are in flight to hide memory latency.
+    pub const GPU: KernelShape = KernelShape {
+        workgroup_size: 256,
+        chunks_per_invocation: 1,
+    };
+
+    /// For CPU adapters (lavapipe, llvmpipe), which run a workgroup's threads
+    /// a SIMD register at a time.
+    pub const CPU: KernelShape = KernelShape {
+        workgroup_size: 64,
+        chunks_per_invocation: 1,
+    };
+
+    /// The shape for a kind of device: [`CPU`](Self::CPU) for a CPU
+    /// device, [`GPU`](Self::GPU) otherwise.
+    pub fn for_device_type(device_type: wgpu::DeviceType) -> Self {
+        if device_type == wgpu::DeviceType::Cpu {
+            Self::CPU
+        } else {
+            Self::GPU
+        }
+    }
+
+    /// Chunks one workgroup covers.
+    pub fn chunks_per_workgroup(self) -> u64 {
+        u64::from(self.workgroup_size) * u64::from(self.chunks_per_invocation)
+    }
+
+    /// Elements one workgroup covers.
+    pub fn elements_per_workgroup(self) -> u64 {
+        self.chunks_per_workgroup() * CHUNK_ELEMENTS
+    }
+
+    /// Errors with [`Error::InvalidParameter`] unless the shape fits the
+    /// shaders and `limits`.
+    pub fn validate(self, limits: &wgpu::Limits) -> Result<()> {
+        let max = MAX_WORKGROUP_SIZE
+            .min(limits.max_compute_invocations_per_workgroup)
+            .min(limits.max_compute_workgroup_size_x);
+        if self.workgroup_size == 0 || self.workgroup_size > max {
+            return Err(Error::InvalidParameter {
+                name: "kernel shape's workgroup size",
+                value: self.workgroup_size as f32,
+                requirement: "between 1 and 256 and within the device's workgroup limits",
+            });
+        }
+        if self.chunks_per_invocation == 0 {
+            return Err(Error::InvalidParameter {
+                name: "kernel shape's chunks per invocation",
+                value: 0.0,
+                requirement: "at least 1",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for KernelShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.workgroup_size, self.chunks_per_invocation)
+    }
+}
+
+impl std::str::FromStr for KernelShape {
+    type Err = Error;
+
+    /// `"WORKGROUP_SIZExCHUNKS"`, e.g. `"256x1"`.
+    fn from_str(text: &str) -> Result<Self> {
+        let parsed = text.split_once('x').and_then(|(size, chunks)| {
+            Some(KernelShape {
+                workgroup_size: size.trim().parse().ok()?,
+                chunks_per_invocation: chunks.trim().parse().ok()?,
+            })
+        });
+        parsed.ok_or_else(|| Error::InvalidKernelShape(text.to_string()))
+    }
+}
+
 
 /// A WGSL source file under `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,6 +230,12 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel works in 32-element chunks and follows the
+    /// [`KernelShape`] (every kernel but the bias-gradient pair).
+    pub fn is_chunked(self) -> bool {
+        !matches!(self, Kernel::BiasActivationBackward | Kernel::BiasGradientSum)
+    }
+
     /// Bindings of group 0, in binding-index order, as the WGSL declares them.
     pub fn bindings(self) -> &'static [Access] {
         use Access::{Read, ReadWrite, Uniform};
@@ -138,27 +255,33 @@ impl Kernel {
     }
 }
 
-/// A compiled kernel: its pipeline and the layout its bind groups follow.
+/// A compiled kernel: its pipeline, the layout its bind groups follow and
+/// the shape it was built with.
 pub(crate) struct CompiledKernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    pub shape: KernelShape,
 }
 
 /// Modules and pipelines of one device, built once each.
 pub(crate) struct Pipelines {
     device: wgpu::Device,
+    shape: KernelShape,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     kernels: Mutex<HashMap<Kernel, Arc<CompiledKernel>>>,
 }
 
 impl Pipelines {
-    pub fn new(device: wgpu::Device) -> Self {
+    /// Pipelines whose element-wise kernels follow `shape` (validated by the caller).
+    pub fn new(device: wgpu::Device, shape: KernelShape) -> Self {
         Self {
             device,
+            shape,
             modules: Mutex::new(HashMap::new()),
             kernels: Mutex::new(HashMap::new()),
         }
     }
+
 
     /// Compiles every kernel now rather than on first use.
     pub fn compile_all(&self) -> Result<()> {
@@ -181,7 +304,17 @@ impl Pipelines {
     }
 
     fn compile(&self, kernel: Kernel) -> Result<CompiledKernel> {
-        self.build(kernel.shader(), kernel.entry_point(), kernel.bindings())
+        // The bias-gradient kernels keep their own fixed workgroup: their
+        // summation order, and so the published error bound, depends on it.
+        let shape = if kernel.is_chunked() {
+            self.shape
+        } else {
+            KernelShape {
+                workgroup_size: WORKGROUP_SIZE,
+                chunks_per_invocation: 1,
+            }
+        };
+        self.build(kernel.shader(), kernel.entry_point(), kernel.bindings(), shape)
     }
 
     /// Builds one entry point of `shader` with storage bindings `bindings`;
@@ -192,6 +325,7 @@ impl Pipelines {
         shader: Shader,
         entry_point: &'static str,
         bindings: &[Access],
+        shape: KernelShape,
     ) -> Result<CompiledKernel> {
         let device = &self.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -230,7 +364,10 @@ impl Pipelines {
             module: &module,
             entry_point: Some(entry_point),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE))],
+                constants: &[
+                    ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
+                    ("CHUNKS_PER_INVOCATION", f64::from(shape.chunks_per_invocation)),
+                ],
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -241,7 +378,11 @@ impl Pipelines {
                 message: error.to_string(),
             });
         }
-        Ok(CompiledKernel { pipeline, layout })
+        Ok(CompiledKernel {
+            pipeline,
+            layout,
+            shape,
+        })
     }
 
     fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
@@ -285,13 +426,13 @@ mod tests {
     #[test]
     fn broken_wgsl_is_a_shader_compilation_error_not_a_panic() {
         let Some(device) = device() else { return };
-        let pipelines = Pipelines::new(device);
+        let pipelines = Pipelines::new(device, KernelShape::GPU);
         let broken = Shader {
             name: "broken.wgsl",
             source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
         };
         let error = pipelines
-            .build(broken, "main", &[])
+            .build(broken, "main", &[], KernelShape::GPU)
             .err()
             .expect("a type error must not compile");
         assert!(
@@ -303,7 +444,7 @@ mod tests {
     #[test]
     fn every_kernel_compiles_and_is_cached() {
         let Some(device) = device() else { return };
-        let pipelines = Pipelines::new(device);
+        let pipelines = Pipelines::new(device, KernelShape::CPU);
         for &kernel in Kernel::ALL {
             let first = pipelines.get(kernel).unwrap();
             let second = pipelines.get(kernel).unwrap();

@@ -45,8 +45,13 @@ impl Tensor {
                 actual: data.len(),
             });
         }
-        buffer::storage_bytes(gpu, len, "tensor")?;
-        let buffer = buffer::upload(gpu, bytemuck::cast_slice(data), "wgpu-activations tensor")?;
+        let bytes = buffer::storage_bytes(gpu, len, "tensor")?;
+        let buffer = buffer::upload(
+            gpu,
+            bytemuck::cast_slice(data),
+            bytes,
+            "wgpu-activations tensor",
+        )?;
         Ok(Self {
             gpu: gpu.clone(),
             buffer,
@@ -104,8 +109,10 @@ impl Tensor {
         Ok(self)
     }
 
-    /// The underlying buffer (`STORAGE | COPY_SRC | COPY_DST`). It may be
-    /// longer than the data: bind only the first `len() * 4` bytes.
+    /// The underlying buffer (`STORAGE | COPY_SRC | COPY_DST`). It is longer
+    /// than the data (padded to whole 16-byte vectors, at least one): the
+    /// data is the first `len() * 4` bytes, and the element-wise kernels may
+    /// overwrite the padding.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
     }
@@ -195,6 +202,18 @@ impl Tensor {
             buffer: &self.buffer,
             offset: 0,
             bytes: self.data_bytes(),
+        }
+    }
+
+    /// The data as whole `vec4`s, for the element-wise kernels: the last
+    /// vector may reach into the buffer's padding (see
+    /// [`buffer::storage_bytes`]), which those kernels read and write but
+    /// nothing reads back.
+    pub(crate) fn vector_binding(&self) -> Binding<'_> {
+        Binding {
+            buffer: &self.buffer,
+            offset: 0,
+            bytes: buffer::padded_to_vectors(self.data_bytes()),
         }
     }
 }

@@ -10,10 +10,12 @@
 
 mod common;
 
-use common::{activations, assert_agrees, assert_bit_exact, assert_mask_exact, gpu};
+use common::{
+    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, gpu, gpu_with_shape,
+};
 use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::sample::{self, SPECIAL_BITS};
-use wgpu_activations::{Activation, ELEMENTS_PER_WORKGROUP, Error, Gpu, Mask, Tensor};
+use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor};
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
 /// row, one long column, shapes ending mid mask word (3x5, 7x33), many rows of
@@ -208,15 +210,16 @@ fn bias_forward_matches_reference_at_every_shape() {
 
 #[test]
 fn bias_forward_past_one_dispatch_dimension() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = gpu_with_shape(NARROW) else { return };
+    let per_workgroup = gpu.info().kernel_shape.elements_per_workgroup();
     // 257 columns (not a power of two, so rows straddle workgroups) and just
     // enough rows that the element-wise dispatch needs more workgroups than
     // one dimension holds.
     let per_dimension = u64::from(gpu.info().max_compute_workgroups_per_dimension);
     let cols = 257;
-    let rows = (per_dimension * ELEMENTS_PER_WORKGROUP / cols as u64 + 64) as usize;
+    let rows = (per_dimension * per_workgroup / cols as u64 + 64) as usize;
     let len = rows * cols;
-    assert!((len as u64).div_ceil(ELEMENTS_PER_WORKGROUP) > per_dimension);
+    assert!((len as u64).div_ceil(per_workgroup) > per_dimension);
     assert!(len as u64 * 4 <= gpu.info().max_storage_buffer_binding_size);
     let x = sample::activations(len, 21);
     let b = bias_values(cols, 22);

@@ -6,8 +6,8 @@ use crate::buffer;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
-use crate::ops::dispatch::{self, Binding};
-use crate::ops::{not_aliased, record_forward, same_len};
+use crate::ops::dispatch::{self, Binding, Grid};
+use crate::ops::{not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -110,9 +110,9 @@ impl Gpu {
         record_forward(
             self,
             encoder,
-            activation,
+            Params::new(activation),
             [Kernel::ActivationForward, Kernel::ActivationForwardMask],
-            &[x.binding(), y.binding()],
+            &[x.vector_binding(), y.vector_binding()],
             x.len(),
             mask,
         )
@@ -158,7 +158,7 @@ impl Gpu {
             activation,
             Kernel::ActivationBackwardFromInput,
             dy,
-            x.binding(),
+            x.vector_binding(),
             dx,
         )
     }
@@ -180,13 +180,22 @@ impl Gpu {
         if dy.is_empty() {
             return Ok(());
         }
-        let params = buffer::uniform(self, &Params::new(activation))?;
+        let params = Params {
+            len: u32_of(dy.len(), "elements")?,
+            ..Params::new(activation)
+        };
+        let params = buffer::uniform(self, &params)?;
         dispatch::record(
             self,
             encoder,
             kernel,
-            &[dy.binding(), saved, dx.binding(), Binding::whole(&params)],
-            dispatch::element_workgroups(dy.len()),
+            &[
+                dy.vector_binding(),
+                saved,
+                dx.vector_binding(),
+                Binding::whole(&params),
+            ],
+            Grid::Chunks(dy.len()),
         )
     }
 }

@@ -3,11 +3,11 @@
 
 use crate::activation::{Activation, Params};
 use crate::buffer::{self, ELEMENT_BYTES};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
-use crate::ops::dispatch::{self, Binding};
-use crate::ops::{not_aliased, record_forward, same_len};
+use crate::ops::dispatch::{self, Binding, Grid};
+use crate::ops::{not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::{Kernel, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
 
@@ -154,21 +154,73 @@ impl Gpu {
         mask: Option<&Mask>,
     ) -> Result<()> {
         activation.validate()?;
+        self.record_bias_forward(encoder, Params::new(activation), x, b, y, mask)
+    }
+
+    /// `y[r, c] = x[r, c] + b[c]`, the bias add alone, with the same rules as
+    /// [`cpu::bias_add`](crate::cpu::bias_add): a NaN operand passes (x's
+    /// first), a NaN the sum makes is the canonical one. The fused ops do not
+    /// need it; it is here for layers without an activation and as the
+    /// unfused baseline the benchmarks compare the fused kernel against.
+    /// Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice_with_shape(&gpu, &[1.0, -1.0, 2.0, -3.0], &[2, 2])?;
+    /// let b = Tensor::from_slice(&gpu, &[0.5, 2.0])?;
+    /// assert_eq!(gpu.bias_add(&x, &b)?.download()?, vec![1.5, 1.0, 2.5, -1.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn bias_add(&self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let y = Tensor::uninit(self, x.shape())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_add(&mut encoder, x, b, &y)?;
+        self.submit("bias add", encoder)?;
+        Ok(y)
+    }
+
+    /// Records [`bias_add`](Gpu::bias_add) into `encoder`: no submit, no
+    /// wait. `b` must have `x.cols()` elements and `y` as many as `x`.
+    pub fn record_bias_add(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+    ) -> Result<()> {
+        self.record_bias_forward(encoder, Params::identity(), x, b, y, None)
+    }
+
+    fn record_bias_forward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        params: Params,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        mask: Option<&Mask>,
+    ) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(b.gpu(), "bias")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
+        let params = Params {
+            cols: u32_of(x.cols(), "columns")?,
+            ..params
+        };
         record_forward(
             self,
             encoder,
-            activation,
+            params,
             [
                 Kernel::BiasActivationForward,
                 Kernel::BiasActivationForwardMask,
             ],
-            &[x.binding(), b.binding(), y.binding()],
+            &[x.vector_binding(), b.binding(), y.vector_binding()],
             x.len(),
             mask,
         )
@@ -244,14 +296,14 @@ impl Gpu {
                 block_sums,
                 Binding::whole(&params),
             ],
-            tile.workgroups(),
+            Grid::Workgroups(tile.workgroups()),
         )?;
         dispatch::record(
             self,
             encoder,
             Kernel::BiasGradientSum,
             &[block_sums, db.binding()],
-            dispatch::element_workgroups(cols),
+            Grid::Workgroups(cols.div_ceil(WORKGROUP_SIZE as usize) as u64),
         )
     }
 }
@@ -282,13 +334,4 @@ impl BackwardTiling {
     fn workgroups(&self) -> u64 {
         self.column_tiles as u64 * self.row_blocks as u64
     }
-}
-
-fn u32_of(value: usize, what: &'static str) -> Result<u32> {
-    u32::try_from(value).map_err(|_| Error::TooLarge {
-        what,
-        bytes: value as u64 * ELEMENT_BYTES,
-        limit_name: "u32 element indices",
-        limit: u64::from(u32::MAX) * ELEMENT_BYTES,
-    })
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::pipeline::{ELEMENTS_PER_WORKGROUP, Kernel};
+use crate::pipeline::{CHUNK_ELEMENTS, Kernel};
 
 /// A byte range of a storage buffer that a kernel binds.
 #[derive(Clone, Copy, Debug)]
@@ -23,25 +23,38 @@ impl<'a> Binding<'a> {
     }
 }
 
-/// Workgroups an element-wise kernel needs for `elements` elements.
-pub(crate) fn element_workgroups(elements: usize) -> u64 {
-    (elements as u64).div_ceil(ELEMENTS_PER_WORKGROUP)
+/// How many workgroups a dispatch needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Grid {
+    /// A chunked element-wise kernel over this many elements: the workgroup
+    /// count follows from the pipeline's [`KernelShape`](crate::KernelShape).
+    Chunks(usize),
+    /// Exactly this many workgroups (the bias-gradient kernels).
+    Workgroups(u64),
 }
 
-/// Records `kernel` as `workgroups` workgroups into `encoder`: one compute
-/// pass, no submit, no wait.
+/// Records `kernel` into `encoder` over `grid`: one compute pass, no submit,
+/// no wait.
 ///
-/// The kernels learn their element count from the bindings' lengths, so every
-/// binding must be exactly as long as the data it holds. Zero workgroups
-/// record nothing (wgpu cannot bind an empty range).
+/// Bindings must be exactly as long as the kernel expects: the data itself
+/// for the kernels that read `arrayLength`, whole vectors for the chunked
+/// ones. An empty grid records nothing (wgpu cannot bind an empty range).
 pub(crate) fn record(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
     kernel: Kernel,
     bindings: &[Binding<'_>],
-    workgroups: u64,
+    grid: Grid,
 ) -> Result<()> {
     debug_assert_eq!(bindings.len(), kernel.bindings().len());
+    let compiled = gpu.pipelines().get(kernel)?;
+    let workgroups = match grid {
+        Grid::Chunks(elements) => {
+            let chunks = (elements as u64).div_ceil(CHUNK_ELEMENTS);
+            chunks.div_ceil(compiled.shape.chunks_per_workgroup())
+        }
+        Grid::Workgroups(workgroups) => workgroups,
+    };
     if workgroups == 0 {
         return Ok(());
     }
@@ -56,11 +69,10 @@ pub(crate) fn record(
             });
         }
     }
-    let (x, y) = grid(
+    let (x, y) = spread(
         workgroups,
         gpu.limits().max_compute_workgroups_per_dimension,
     )?;
-    let compiled = gpu.pipelines().get(kernel)?;
     gpu.capture(kernel.entry_point(), || {
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
@@ -92,16 +104,14 @@ pub(crate) fn record(
 /// Spreads `workgroups` over a 2-D grid whose x dimension stays within the
 /// device's per-dimension limit; the kernels rebuild the linear index as
 /// `y * num_workgroups.x + x` and skip the few indices past the end.
-pub(crate) fn grid(workgroups: u64, max_per_dimension: u32) -> Result<(u32, u32)> {
+pub(crate) fn spread(workgroups: u64, max_per_dimension: u32) -> Result<(u32, u32)> {
     let max = u64::from(max_per_dimension.max(1));
     let x = workgroups.min(max);
     let y = workgroups.div_ceil(x.max(1));
     if y > max {
-        return Err(Error::TooLarge {
-            what: "a dispatch",
-            bytes: workgroups * ELEMENTS_PER_WORKGROUP * 4,
-            limit_name: "max_compute_workgroups_per_dimension squared",
-            limit: max * max * ELEMENTS_PER_WORKGROUP * 4,
+        return Err(Error::TooManyWorkgroups {
+            workgroups,
+            limit: max * max,
         });
     }
     // Both fit in u32: each is at most `max_per_dimension`.
@@ -110,20 +120,20 @@ pub(crate) fn grid(workgroups: u64, max_per_dimension: u32) -> Result<(u32, u32)
 
 #[cfg(test)]
 mod tests {
-    use super::grid;
+    use super::spread;
 
     #[test]
     fn grid_stays_within_one_dimension_until_it_must_grow() {
-        assert_eq!(grid(1, 65535).unwrap(), (1, 1));
-        assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
-        assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
-        assert_eq!(grid(65535 * 3 + 1, 65535).unwrap(), (65535, 4));
+        assert_eq!(spread(1, 65535).unwrap(), (1, 1));
+        assert_eq!(spread(65535, 65535).unwrap(), (65535, 1));
+        assert_eq!(spread(65536, 65535).unwrap(), (65535, 2));
+        assert_eq!(spread(65535 * 3 + 1, 65535).unwrap(), (65535, 4));
     }
 
     #[test]
     fn grid_covers_every_workgroup() {
         for workgroups in [1u64, 7, 65535, 65536, 131_071, 4_000_000] {
-            let (x, y) = grid(workgroups, 65535).unwrap();
+            let (x, y) = spread(workgroups, 65535).unwrap();
             let covered = u64::from(x) * u64::from(y);
             assert!(covered >= workgroups, "{workgroups}: {x}x{y}");
             assert!(covered - workgroups < u64::from(x), "{workgroups}: {x}x{y}");
@@ -132,6 +142,6 @@ mod tests {
 
     #[test]
     fn grid_refuses_what_two_dimensions_cannot_hold() {
-        assert!(grid(65535u64 * 65535 + 1, 65535).is_err());
+        assert!(spread(65535u64 * 65535 + 1, 65535).is_err());
     }
 }

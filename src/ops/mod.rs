@@ -11,13 +11,13 @@ mod relu;
 
 pub use bias::bias_gradient_error_bound;
 
-use crate::activation::{Activation, Params};
+use crate::activation::Params;
 use crate::buffer;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::pipeline::Kernel;
-use dispatch::Binding;
+use dispatch::{Binding, Grid};
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
 fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
@@ -43,14 +43,24 @@ fn not_aliased(what: &'static str, output: &wgpu::Buffer, inputs: &[&wgpu::Buffe
     }
 }
 
+/// `value` as the u32 the kernels index with.
+fn u32_of(value: usize, what: &'static str) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::TooLarge {
+        what,
+        bytes: value as u64 * buffer::ELEMENT_BYTES,
+        limit_name: "u32 element indices",
+        limit: u64::from(u32::MAX) * buffer::ELEMENT_BYTES,
+    })
+}
+
 /// What every element-wise forward op does once its operands are checked:
 /// checks the optional mask, records nothing for zero elements, then one
-/// dispatch of `plain` with `operands` and the parameter block, or of
-/// `with_mask`, whose last binding is the mask.
+/// dispatch of `plain` with `operands` and the parameter block (its `len`
+/// set to `elements`), or of `with_mask`, whose last binding is the mask.
 fn record_forward(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
-    activation: Activation,
+    params: Params,
     [plain, with_mask]: [Kernel; 2],
     operands: &[Binding<'_>],
     elements: usize,
@@ -63,7 +73,11 @@ fn record_forward(
     if elements == 0 {
         return Ok(());
     }
-    let params = buffer::uniform(gpu, &Params::new(activation))?;
+    let params = Params {
+        len: u32_of(elements, "elements")?,
+        ..params
+    };
+    let params = buffer::uniform(gpu, &params)?;
     let mut bindings = operands.to_vec();
     bindings.push(Binding::whole(&params));
     let kernel = match mask {
@@ -73,11 +87,5 @@ fn record_forward(
             with_mask
         }
     };
-    dispatch::record(
-        gpu,
-        encoder,
-        kernel,
-        &bindings,
-        dispatch::element_workgroups(elements),
-    )
+    dispatch::record(gpu, encoder, kernel, &bindings, Grid::Chunks(elements))
 }

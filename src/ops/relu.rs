@@ -2,7 +2,8 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::ops::{dispatch, not_aliased, same_len};
+use crate::ops::dispatch::{self, Grid};
+use crate::ops::{not_aliased, same_len};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -56,8 +57,8 @@ impl Gpu {
             self,
             encoder,
             Kernel::ReluForward,
-            &[x.binding(), y.binding()],
-            dispatch::element_workgroups(x.len()),
+            &[x.vector_binding(), y.vector_binding()],
+            Grid::Chunks(x.len()),
         )
     }
 
@@ -72,8 +73,8 @@ impl Gpu {
             self,
             encoder,
             Kernel::ReluForwardInPlace,
-            &[x.binding()],
-            dispatch::element_workgroups(x.len()),
+            &[x.vector_binding()],
+            Grid::Chunks(x.len()),
         )
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use wgpu_activations::{Activation, ELEMENTS_PER_WORKGROUP, Gpu, check};
+use wgpu_activations::{Activation, Gpu, GpuOptions, KernelShape, check};
 
 /// The adapter `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` select, opened once per
 /// test binary and shared by its tests (which also exercises `Gpu` across
@@ -69,13 +69,37 @@ pub fn activations() -> Vec<Activation> {
     all
 }
 
-/// An element count whose element-wise dispatch needs more than 65535
-/// workgroups in one dimension, yet fits one storage binding.
+/// A `Gpu` on the same adapter as [`gpu`] whose element-wise kernels run
+/// with `shape` instead of the adapter's default.
+pub fn gpu_with_shape(shape: KernelShape) -> Option<Gpu> {
+    gpu()?;
+    let options = GpuOptions {
+        kernel_shape: Some(shape),
+        ..GpuOptions::from_env().unwrap()
+    };
+    Some(Gpu::with_options(&options).unwrap())
+}
+
+/// The narrowest shape: one thread of one 32-element chunk per workgroup,
+/// so that a dispatch needs more than 65535 workgroups from about 2M
+/// elements on, well inside one storage binding.
+pub const NARROW: KernelShape = KernelShape {
+    workgroup_size: 1,
+    chunks_per_invocation: 1,
+};
+
+/// An element count whose element-wise dispatch on `gpu` needs more than
+/// 65535 workgroups in one dimension, yet fits one storage binding.
 pub fn length_past_one_dispatch_dimension(gpu: &Gpu) -> usize {
+    let per_workgroup = gpu.info().kernel_shape.elements_per_workgroup();
     let per_dimension = u64::from(gpu.info().max_compute_workgroups_per_dimension);
-    let len = per_dimension * ELEMENTS_PER_WORKGROUP + 1_031;
-    assert!(len.div_ceil(ELEMENTS_PER_WORKGROUP) > per_dimension);
-    assert!(len * 4 <= gpu.info().max_storage_buffer_binding_size);
+    let len = per_dimension * per_workgroup + 1_031;
+    assert!(len.div_ceil(per_workgroup) > per_dimension);
+    assert!(
+        len * 4 <= gpu.info().max_storage_buffer_binding_size,
+        "{len} elements do not fit one binding with shape {}",
+        gpu.info().kernel_shape
+    );
     len as usize
 }
 
