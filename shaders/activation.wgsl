@@ -57,6 +57,10 @@ fn activation_forward_mask(
     }
 }
 
+fn backward_vector_from_mask(v: u32, word: u32, slot: u32) {
+    dx[v] = backward4(backward_params, bits_of_vector(word, slot), dy[v]);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn activation_backward_from_mask(
     @builtin(workgroup_id) workgroup: vec3<u32>,
@@ -72,8 +76,19 @@ fn activation_backward_from_mask(
         let word = mask_in[chunk];
         let first = chunk * CHUNK_VECTORS;
         let end = min(first + CHUNK_VECTORS, vectors);
-        for (var v = first; v < end; v++) {
-            dx[v] = backward4(backward_params, bits_of_vector(word, v - first), dy[v]);
+        if end - first == CHUNK_VECTORS {
+            backward_vector_from_mask(first, word, 0u);
+            backward_vector_from_mask(first + 1u, word, 1u);
+            backward_vector_from_mask(first + 2u, word, 2u);
+            backward_vector_from_mask(first + 3u, word, 3u);
+            backward_vector_from_mask(first + 4u, word, 4u);
+            backward_vector_from_mask(first + 5u, word, 5u);
+            backward_vector_from_mask(first + 6u, word, 6u);
+            backward_vector_from_mask(first + 7u, word, 7u);
+        } else {
+            for (var v = first; v < end; v++) {
+                backward_vector_from_mask(v, word, v - first);
+            }
         }
     }
 }

@@ -2,9 +2,10 @@
 // (one pass over x, optional mask) and backward (dx and the bias gradient db).
 
 // Forward: y[r, c] = activate(x[r, c] + b[c]), in 32-element chunks like
-// activation.wgsl; cols = params.cols = arrayLength(&b).
+// activation.wgsl; cols = params.cols. The bias `b` (binding 1) and
+// `bias_element(column)` come from bias_storage.wgsl or bias_uniform.wgsl,
+// whichever the crate put in front of this file.
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> b: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<u32>>;
 @group(0) @binding(3) var<uniform> params: Params;
 @group(0) @binding(4) var<storage, read_write> mask_out: array<u32>;
@@ -26,16 +27,21 @@ const ROWS_PER_INVOCATION: u32 = 32u;
 
 var<workgroup> lane_sums: array<f32, MAX_WORKGROUP_SIZE>;
 
+// The column after `column` in a row of `cols`.
+fn next_column(column: u32, cols: u32) -> u32 {
+    return select(column + 1u, 0u, column + 1u == cols);
+}
+
 // The biases of the next four elements, the first of which is in column
 // `*column`; advances `*column` past them. Stepping the column costs less
 // than an integer `%` per element.
 fn next_biases(column: ptr<function, u32>, cols: u32) -> vec4<u32> {
-    var biases: vec4<u32>;
-    for (var c = 0u; c < 4u; c++) {
-        biases[c] = b[*column];
-        *column = select(*column + 1u, 0u, *column + 1u == cols);
-    }
-    return biases;
+    let c0 = *column;
+    let c1 = next_column(c0, cols);
+    let c2 = next_column(c1, cols);
+    let c3 = next_column(c2, cols);
+    *column = next_column(c3, cols);
+    return vec4(bias_element(c0), bias_element(c1), bias_element(c2), bias_element(c3));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -34,17 +34,21 @@ const ABS_MASK: u32 = 0x7fffffffu;
 const POSITIVE_INFINITY: u32 = 0x7f800000u;
 const CANONICAL_NAN: u32 = 0x7fc00000u;
 
-// Activation kinds, as `Params::kind` (see src/activation.rs).
+// Activation kinds (`Kind` in src/activation.rs). The kind is a pipeline
+// constant, not a uniform: each kernel is compiled once per kind, so the
+// compiler drops the other kinds' code. That matters on CPU adapters, which
+// run every arm of a branch they cannot prove uniform.
+override KIND: u32 = 0u;
+
 const KIND_RELU: u32 = 0u;
 const KIND_LEAKY_RELU: u32 = 1u;
 const KIND_CLIPPED_RELU: u32 = 2u;
 // No activation: the bias add alone, the unfused baseline of the benchmarks.
 const KIND_IDENTITY: u32 = 3u;
 
-// The activation and its parameter, from a uniform buffer so that a slope or
-// cap is never baked into shader text (one pipeline serves every value).
+// The activation's parameter, from a uniform buffer so that a slope or cap
+// is never baked into shader text (one pipeline serves every value).
 struct Params {
-    kind: u32,
     // f32 bits of the leaky slope or the clipped cap.
     parameter: u32,
     // Row length of the fused bias kernels.
@@ -53,11 +57,6 @@ struct Params {
     tile_cols: u32,
     // Elements of the op's main operand.
     len: u32,
-    // A uniform struct's size rounds up to 16 bytes anyway; spelled out so
-    // the host's `Params` matches it field for field.
-    reserved0: u32,
-    reserved1: u32,
-    reserved2: u32,
 }
 
 fn is_nan(bits: u32) -> bool {
@@ -95,7 +94,7 @@ fn add(x: u32, b: u32) -> u32 {
 }
 
 fn activate(params: Params, bits: u32) -> u32 {
-    switch params.kind {
+    switch KIND {
         case KIND_LEAKY_RELU: {
             return select(bits, multiply(params.parameter, bits), is_at_most_zero(bits));
         }
@@ -111,7 +110,7 @@ fn activate(params: Params, bits: u32) -> u32 {
 
 // The mask bit: where the derivative is the pass-through one.
 fn mask_bit(params: Params, bits: u32) -> bool {
-    if params.kind == KIND_CLIPPED_RELU {
+    if KIND == KIND_CLIPPED_RELU {
         return is_nan(bits) || (!is_at_most_zero(bits) && bits < params.parameter);
     }
     return !is_at_most_zero(bits);
@@ -123,7 +122,7 @@ fn backward(params: Params, bit: bool, dy: u32) -> u32 {
     if bit {
         return dy;
     }
-    if params.kind == KIND_LEAKY_RELU {
+    if KIND == KIND_LEAKY_RELU {
         return select(multiply(params.parameter, dy), dy, is_nan(dy));
     }
     return 0u;
@@ -173,7 +172,7 @@ fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
 }
 
 fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
-    switch params.kind {
+    switch KIND {
         case KIND_LEAKY_RELU: {
             return select(bits, multiply4(params.parameter, bits), is_at_most_zero4(bits));
         }
@@ -190,14 +189,14 @@ fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
 }
 
 fn mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool> {
-    if params.kind == KIND_CLIPPED_RELU {
+    if KIND == KIND_CLIPPED_RELU {
         return is_nan4(bits) | (!is_at_most_zero4(bits) & (bits < vec4(params.parameter)));
     }
     return !is_at_most_zero4(bits);
 }
 
 fn backward4(params: Params, bit: vec4<bool>, dy: vec4<u32>) -> vec4<u32> {
-    if params.kind == KIND_LEAKY_RELU {
+    if KIND == KIND_LEAKY_RELU {
         return select(select(multiply4(params.parameter, dy), dy, is_nan4(dy)), dy, bit);
     }
     return select(vec4(0u), dy, bit);

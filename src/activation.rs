@@ -84,43 +84,49 @@ impl fmt::Display for Activation {
     }
 }
 
+/// Which activation a kernel is compiled for: the WGSL pipeline constant
+/// `KIND` (shaders/common.wgsl), so each kernel has one pipeline per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Relu = 0,
+    LeakyRelu = 1,
+    ClippedRelu = 2,
+    /// No activation: the bias add alone.
+    Identity = 3,
+}
+
+impl Kind {
+    pub fn of(activation: Activation) -> Self {
+        match activation {
+            Activation::Relu => Kind::Relu,
+            Activation::LeakyRelu { .. } => Kind::LeakyRelu,
+            Activation::ClippedRelu { .. } => Kind::ClippedRelu,
+        }
+    }
+}
+
 /// The uniform block every parameterised kernel reads: `Params` in
 /// `shaders/common.wgsl`, field for field.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
-    pub kind: u32,
     pub parameter: u32,
     pub cols: u32,
     pub tile_cols: u32,
     pub len: u32,
-    pub reserved: [u32; 3],
 }
 
 impl Params {
-    /// Params for an element-wise kernel (no row structure).
+    /// The activation's parameter; the other fields zero.
     pub fn new(activation: Activation) -> Self {
-        let (kind, parameter) = match activation {
-            Activation::Relu => (0, 0),
-            Activation::LeakyRelu { slope } => (1, slope.to_bits()),
-            Activation::ClippedRelu { cap } => (2, cap.to_bits()),
+        let parameter = match activation {
+            Activation::Relu => 0,
+            Activation::LeakyRelu { slope } => slope.to_bits(),
+            Activation::ClippedRelu { cap } => cap.to_bits(),
         };
         Self {
-            kind,
             parameter,
-            cols: 0,
-            tile_cols: 0,
-            len: 0,
-            reserved: [0; 3],
-        }
-    }
-
-    /// No activation (`KIND_IDENTITY`): the fused bias kernel then computes
-    /// the bias add alone.
-    pub fn identity() -> Self {
-        Self {
-            kind: 3,
-            ..Self::new(Activation::Relu)
+            ..Self::default()
         }
     }
 }

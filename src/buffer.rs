@@ -67,7 +67,7 @@ pub(crate) fn upload(
     bytes: u64,
     label: &'static str,
 ) -> Result<wgpu::Buffer> {
-    debug_assert!(bytes >= data.len() as u64 && bytes % VECTOR_BYTES == 0);
+    debug_assert!(bytes >= data.len() as u64 && bytes.is_multiple_of(VECTOR_BYTES));
     let buffer = gpu.capture(label, || {
         gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -98,6 +98,19 @@ pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, value: &T) -> Result<wgpu::Bu
                 contents: bytemuck::bytes_of(value),
                 usage: wgpu::BufferUsages::UNIFORM,
             })
+    })
+}
+
+/// A uniform buffer of `bytes` for a kernel to read data copied in by the
+/// encoder (`UNIFORM | COPY_DST`).
+pub(crate) fn uniform_scratch(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
+    gpu.capture("allocating a uniform buffer", || {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgpu-activations uniform scratch"),
+            size: bytes,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
     })
 }
 

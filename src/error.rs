@@ -68,6 +68,18 @@ pub enum Error {
     /// A kernel shape that is not `"WORKGROUP_SIZExCHUNKS"` (e.g. `"64x2"`).
     #[error("kernel shape {0:?} is not WORKGROUP_SIZExCHUNKS, e.g. \"64x2\"")]
     InvalidKernelShape(String),
+    /// A benchmarked kernel's output differed from the CPU reference.
+    #[error(
+        "benchmark of {op} at {elements} elements: {mismatches} outputs differ from the CPU reference"
+    )]
+    BenchmarkMismatch {
+        /// The op.
+        op: &'static str,
+        /// Its size.
+        elements: usize,
+        /// Outputs that differ.
+        mismatches: usize,
+    },
     /// A dispatch needs more workgroups than two grid dimensions hold.
     #[error(
         "a dispatch needs {workgroups} workgroups, over the device's \

@@ -4,7 +4,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{KernelShape, Pipelines};
+use crate::pipeline::{KernelShape, Pipelines, UNIFORM_BIAS_COLUMNS};
+
+/// Bytes of the uniform bias array (shaders/bias_uniform.wgsl).
+const UNIFORM_BIAS_BYTES: u64 = UNIFORM_BIAS_COLUMNS as u64 * 4;
 
 /// How [`Gpu::with_options`] picks an adapter.
 ///
@@ -23,6 +26,9 @@ pub struct GpuOptions {
     /// The element-wise kernels' shape; `None` picks it from the adapter's
     /// type ([`KernelShape::for_device_type`]).
     pub kernel_shape: Option<KernelShape>,
+    /// Whether the fused bias kernels read the bias from a uniform buffer
+    /// (see shaders/bias_uniform.wgsl); `None`: on CPU adapters only.
+    pub uniform_bias: Option<bool>,
 }
 
 impl Default for GpuOptions {
@@ -32,6 +38,7 @@ impl Default for GpuOptions {
             adapter_name: None,
             power_preference: wgpu::PowerPreference::HighPerformance,
             kernel_shape: None,
+            uniform_bias: None,
         }
     }
 }
@@ -107,6 +114,9 @@ pub struct GpuInfo {
     pub timestamp_query: bool,
     /// The shape the element-wise kernels run with.
     pub kernel_shape: KernelShape,
+    /// Whether the fused bias kernels read a bias of up to 16384 columns
+    /// from a uniform buffer (wider ones always from storage).
+    pub uniform_bias: bool,
 }
 
 impl GpuInfo {
@@ -115,6 +125,7 @@ impl GpuInfo {
         limits: &wgpu::Limits,
         features: wgpu::Features,
         kernel_shape: KernelShape,
+        uniform_bias: bool,
     ) -> Self {
         Self {
             name: info.name,
@@ -128,6 +139,7 @@ impl GpuInfo {
             min_storage_buffer_offset_alignment: limits.min_storage_buffer_offset_alignment,
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             kernel_shape,
+            uniform_bias,
         }
     }
 }
@@ -158,8 +170,14 @@ impl fmt::Display for GpuInfo {
         writeln!(f, "timestamps: {}", self.timestamp_query)?;
         write!(
             f,
-            "kernels:   {} threads per workgroup, {} chunks of 32 elements per thread",
-            self.kernel_shape.workgroup_size, self.kernel_shape.chunks_per_invocation
+            "kernels:   {} threads per workgroup, {} chunks of 32 elements per thread, bias from {} buffer",
+            self.kernel_shape.workgroup_size,
+            self.kernel_shape.chunks_per_invocation,
+            if self.uniform_bias {
+                "a uniform"
+            } else {
+                "a storage"
+            }
         )
     }
 }
@@ -215,7 +233,7 @@ impl Gpu {
     pub async fn with_options_async(options: &GpuOptions) -> Result<Self> {
         let instance = new_instance(options.backends);
         let adapter = choose_adapter(&instance, options).await?;
-        Self::open(&adapter, options.kernel_shape).await
+        Self::open(&adapter, options).await
     }
 
     /// Every adapter wgpu finds on the given backends, with whether it can run compute.
@@ -230,10 +248,10 @@ impl Gpu {
     /// Opens a device on a given adapter, asking for the adapter's own buffer
     /// and binding limits (wgpu's defaults are lower than most hardware's).
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
-        Self::open(adapter, None).await
+        Self::open(adapter, &GpuOptions::default()).await
     }
 
-    async fn open(adapter: &wgpu::Adapter, kernel_shape: Option<KernelShape>) -> Result<Self> {
+    async fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Self> {
         let adapter_info = adapter.get_info();
         if !supports_compute(adapter) {
             return Err(Error::NoCompute {
@@ -267,7 +285,7 @@ impl Gpu {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        Self::build(device, queue, lost, kernel_shape)
+        Self::build(device, queue, lost, options)
     }
 
     /// Uses a device the caller already owns, such as a game engine's.
@@ -280,7 +298,12 @@ impl Gpu {
     /// device's error handler and device-lost callback stay the owner's: this
     /// crate captures its own errors with error scopes.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        Self::build(device, queue, Arc::new(Mutex::new(None)), None)
+        Self::build(
+            device,
+            queue,
+            Arc::new(Mutex::new(None)),
+            &GpuOptions::default(),
+        )
     }
 
     /// [`from_device`](Gpu::from_device) with the element-wise kernels'
@@ -290,20 +313,29 @@ impl Gpu {
         queue: wgpu::Queue,
         kernel_shape: KernelShape,
     ) -> Result<Self> {
-        Self::build(device, queue, Arc::new(Mutex::new(None)), Some(kernel_shape))
+        let options = GpuOptions {
+            kernel_shape: Some(kernel_shape),
+            ..GpuOptions::default()
+        };
+        Self::build(device, queue, Arc::new(Mutex::new(None)), &options)
     }
 
     fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
         lost: Arc<Mutex<Option<String>>>,
-        kernel_shape: Option<KernelShape>,
+        options: &GpuOptions,
     ) -> Result<Self> {
         let limits = device.limits();
         let adapter = device.adapter_info();
-        let shape = kernel_shape.unwrap_or(KernelShape::for_device_type(adapter.device_type));
+        let is_cpu = adapter.device_type == wgpu::DeviceType::Cpu;
+        let shape = options
+            .kernel_shape
+            .unwrap_or(KernelShape::for_device_type(adapter.device_type));
         shape.validate(&limits)?;
-        let info = GpuInfo::new(adapter, &limits, device.features(), shape);
+        let uniform_bias = options.uniform_bias.unwrap_or(is_cpu)
+            && limits.max_uniform_buffer_binding_size >= UNIFORM_BIAS_BYTES;
+        let info = GpuInfo::new(adapter, &limits, device.features(), shape, uniform_bias);
         let pipelines = Pipelines::new(device.clone(), shape);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -350,6 +382,11 @@ impl Gpu {
     /// Blocks until all work submitted so far has finished.
     pub fn wait_idle(&self) -> Result<()> {
         self.wait_for(None)
+    }
+
+    /// Blocks until one submission (and everything before it) has finished.
+    pub fn wait_for_submission(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        self.wait_for(Some(submission))
     }
 
     /// Errors with [`Error::WrongDevice`] unless `other` is this very `Gpu`

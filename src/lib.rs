@@ -44,9 +44,12 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod batch;
+pub mod bench;
 mod buffer;
 pub mod check;
 pub mod cpu;
+pub mod cpu_parallel;
 mod error;
 mod gpu;
 mod mask;
@@ -56,6 +59,7 @@ pub mod sample;
 mod tensor;
 
 pub use activation::Activation;
+pub use batch::Batch;
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
 pub use mask::Mask;
@@ -66,7 +70,9 @@ pub use tensor::Tensor;
 /// The WGSL sources of every kernel, by file name under `shaders/`.
 ///
 /// `common.wgsl` is the prelude the crate puts in front of each of the others
-/// before compiling it.
+/// before compiling it; `bias.wgsl` is compiled twice, after
+/// `bias_storage.wgsl` (GPUs) and after `bias_uniform.wgsl` (CPU adapters),
+/// which declare how its kernels read the bias.
 pub const SHADERS: &[(&str, &str)] = &[
     (pipeline::COMMON_SHADER.name, pipeline::COMMON_SHADER.source),
     (pipeline::RELU_SHADER.name, pipeline::RELU_SHADER.source),
@@ -75,6 +81,8 @@ pub const SHADERS: &[(&str, &str)] = &[
         pipeline::ACTIVATION_SHADER.source,
     ),
     (pipeline::BIAS_SHADER.name, pipeline::BIAS_SHADER.source),
+    pipeline::BIAS_STORAGE_SOURCE,
+    pipeline::BIAS_UNIFORM_SOURCE,
 ];
 
 // Keeps README.md's example compiling: `cargo test` builds it as a doctest.

@@ -1,8 +1,10 @@
 //! `wgpu-activations`: list adapters and verify every op against the CPU reference.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wgpu_activations::bench::{self, BenchOp};
 use wgpu_activations::{Gpu, GpuOptions, check, parse_backends};
 
 #[derive(Parser)]
@@ -33,6 +35,27 @@ enum Command {
         #[arg(long)]
         backends: Option<String>,
     },
+    /// Time every op on the GPU (kernel only, and round trip), against the
+    /// copy bandwidth of the same device and the CPU reference on one and on
+    /// all cores; print a table, the targets and the batched-vs-one-by-one
+    /// comparison of small ops.
+    Bench {
+        /// Fewer sizes and samples (under a minute on a 2-core machine).
+        #[arg(long)]
+        quick: bool,
+        /// Write bench.csv, bench.json and the plot bench.svg into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these ops (comma-separated names as the table prints them).
+        #[arg(long, value_delimiter = ',')]
+        ops: Option<Vec<String>>,
+        /// Only these sizes, as powers of two (comma-separated, e.g. `20,24`).
+        #[arg(long, value_delimiter = ',')]
+        log2_sizes: Option<Vec<u32>>,
+        /// Timed GPU samples per figure (default 5 with --quick, else 11).
+        #[arg(long)]
+        samples: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +68,13 @@ fn main() -> ExitCode {
             seed,
             backends,
         } => run_check(size, seed, backends.as_deref()),
+        Command::Bench {
+            quick,
+            out,
+            ops,
+            log2_sizes,
+            samples,
+        } => run_bench(quick, out, ops, log2_sizes, samples),
     };
     match outcome {
         Ok(code) => code,
@@ -143,6 +173,99 @@ allocated, pipelines compiled beforehand). CPU ms: the reference, one thread."
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_bench(
+    quick: bool,
+    out: Option<PathBuf>,
+    ops: Option<Vec<String>>,
+    log2_sizes: Option<Vec<u32>>,
+    samples: Option<usize>,
+) -> wgpu_activations::Result<ExitCode> {
+    let gpu = Gpu::new()?;
+    let mut config = if quick {
+        bench::Config::quick()
+    } else {
+        bench::Config::full()
+    };
+    if let Some(names) = ops {
+        config.ops = Vec::new();
+        for name in names {
+            let Some(op) = BenchOp::from_name(&name) else {
+                let known: Vec<&str> = BenchOp::ALL.iter().map(|op| op.name()).collect();
+                eprintln!("error: unknown op {name:?}; known: {}", known.join(", "));
+                return Ok(ExitCode::from(2));
+            };
+            config.ops.push(op);
+        }
+    }
+    if let Some(samples) = samples {
+        config.gpu_samples = samples;
+    }
+    if let Some(exponents) = log2_sizes {
+        config.sizes = exponents.iter().map(|&e| 1usize << e).collect();
+    }
+    let info = gpu.info();
+    let (_, skipped) = config.sizes_for(&gpu);
+    println!(
+        "{} ({:?}), kernels {}, {} CPU threads{}",
+        info.name,
+        info.backend,
+        info.kernel_shape,
+        config.threads,
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; skipping sizes {skipped:?}: over max_storage_buffer_binding_size ({} MiB)",
+                info.max_storage_buffer_binding_size >> 20
+            )
+        }
+    );
+    let report = bench::run(&gpu, &config, |m| {
+        eprintln!(
+            "  {:<26} {:>9} elements: {:>8.2} GB/s, {:.2}x copy",
+            m.op,
+            m.elements,
+            m.kernel_gbps(),
+            m.ratio_to_copy()
+        );
+    })?;
+    println!("\n{}", report.table());
+    println!("{}", report.small_ops_table());
+
+    let required = if info.device_type == wgpu::DeviceType::Cpu {
+        0.75
+    } else {
+        0.9
+    };
+    let targets = bench::targets(&report, bench::TARGET_ELEMENTS, required);
+    if !targets.is_empty() {
+        println!("targets at {} elements:", bench::TARGET_ELEMENTS);
+        for target in &targets {
+            println!(
+                "  {:<55} {:>6.2}  (>= {:.2})  {}",
+                target.what,
+                target.measured,
+                target.required,
+                if target.met() { "met" } else { "NOT MET" }
+            );
+        }
+    }
+    if let Some(dir) = out {
+        match report.write(&dir) {
+            Ok(paths) => {
+                for path in paths {
+                    println!("wrote {}", path.display());
+                }
+            }
+            Err(error) => {
+                eprintln!("error: writing {}: {error}", dir.display());
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn truncate(text: &str, width: usize) -> String {

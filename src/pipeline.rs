@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::activation::Kind;
 use crate::error::{Error, Result};
 
 /// Threads per workgroup of the bias-gradient kernels, whose summation order
@@ -126,19 +127,24 @@ impl std::str::FromStr for KernelShape {
     }
 }
 
-
 /// A WGSL source file under `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Shader {
     pub name: &'static str,
     pub source: &'static str,
+    /// Declarations placed between common.wgsl and the file: how the bias
+    /// kernels bind their bias (empty for the other files).
+    pub binding_source: &'static str,
 }
 
 impl Shader {
     /// The text wgpu compiles: [`COMMON_SHADER`] (constants, the activation
-    /// functions, indexing) followed by the file itself.
+    /// functions, indexing), the binding declarations, then the file itself.
     fn module_source(self) -> String {
-        format!("{}\n{}", COMMON_SHADER.source, self.source)
+        format!(
+            "{}\n{}\n{}",
+            COMMON_SHADER.source, self.binding_source, self.source
+        )
     }
 }
 
@@ -146,21 +152,48 @@ impl Shader {
 pub(crate) const COMMON_SHADER: Shader = Shader {
     name: "common.wgsl",
     source: include_str!("../shaders/common.wgsl"),
+    binding_source: "",
 };
 
 pub(crate) const RELU_SHADER: Shader = Shader {
     name: "relu.wgsl",
     source: include_str!("../shaders/relu.wgsl"),
+    binding_source: "",
 };
 
 pub(crate) const ACTIVATION_SHADER: Shader = Shader {
     name: "activation.wgsl",
     source: include_str!("../shaders/activation.wgsl"),
+    binding_source: "",
 };
+
+/// The bias binding of GPUs (storage buffer).
+pub(crate) const BIAS_STORAGE_SOURCE: (&str, &str) = (
+    "bias_storage.wgsl",
+    include_str!("../shaders/bias_storage.wgsl"),
+);
+
+/// The bias binding of CPU adapters (uniform buffer, at most
+/// [`UNIFORM_BIAS_COLUMNS`] columns).
+pub(crate) const BIAS_UNIFORM_SOURCE: (&str, &str) = (
+    "bias_uniform.wgsl",
+    include_str!("../shaders/bias_uniform.wgsl"),
+);
+
+/// Columns the uniform bias array holds (`UNIFORM_BIAS_VECTORS * 4` in
+/// shaders/bias_uniform.wgsl).
+pub(crate) const UNIFORM_BIAS_COLUMNS: usize = 16384;
 
 pub(crate) const BIAS_SHADER: Shader = Shader {
     name: "bias.wgsl",
     source: include_str!("../shaders/bias.wgsl"),
+    binding_source: BIAS_STORAGE_SOURCE.1,
+};
+
+pub(crate) const BIAS_UNIFORM_SHADER: Shader = Shader {
+    name: "bias.wgsl (uniform bias)",
+    source: include_str!("../shaders/bias.wgsl"),
+    binding_source: BIAS_UNIFORM_SOURCE.1,
 };
 
 /// How a kernel reads a binding.
@@ -183,6 +216,12 @@ pub(crate) enum Kernel {
     ActivationBackwardFromInput,
     BiasActivationForward,
     BiasActivationForwardMask,
+    /// [`BiasActivationForward`](Kernel::BiasActivationForward) reading the
+    /// bias from a uniform buffer.
+    BiasActivationForwardUniformBias,
+    /// [`BiasActivationForwardMask`](Kernel::BiasActivationForwardMask)
+    /// reading the bias from a uniform buffer.
+    BiasActivationForwardMaskUniformBias,
     BiasActivationBackward,
     BiasGradientSum,
 }
@@ -197,6 +236,8 @@ impl Kernel {
         Kernel::ActivationBackwardFromInput,
         Kernel::BiasActivationForward,
         Kernel::BiasActivationForwardMask,
+        Kernel::BiasActivationForwardUniformBias,
+        Kernel::BiasActivationForwardMaskUniformBias,
         Kernel::BiasActivationBackward,
         Kernel::BiasGradientSum,
     ];
@@ -212,6 +253,8 @@ impl Kernel {
             | Kernel::BiasActivationForwardMask
             | Kernel::BiasActivationBackward
             | Kernel::BiasGradientSum => BIAS_SHADER,
+            Kernel::BiasActivationForwardUniformBias
+            | Kernel::BiasActivationForwardMaskUniformBias => BIAS_UNIFORM_SHADER,
         }
     }
 
@@ -223,8 +266,12 @@ impl Kernel {
             Kernel::ActivationForwardMask => "activation_forward_mask",
             Kernel::ActivationBackwardFromMask => "activation_backward_from_mask",
             Kernel::ActivationBackwardFromInput => "activation_backward_from_input",
-            Kernel::BiasActivationForward => "bias_activation_forward",
-            Kernel::BiasActivationForwardMask => "bias_activation_forward_mask",
+            Kernel::BiasActivationForward | Kernel::BiasActivationForwardUniformBias => {
+                "bias_activation_forward"
+            }
+            Kernel::BiasActivationForwardMask | Kernel::BiasActivationForwardMaskUniformBias => {
+                "bias_activation_forward_mask"
+            }
             Kernel::BiasActivationBackward => "bias_activation_backward",
             Kernel::BiasGradientSum => "bias_gradient_sum",
         }
@@ -233,7 +280,22 @@ impl Kernel {
     /// Whether the kernel works in 32-element chunks and follows the
     /// [`KernelShape`] (every kernel but the bias-gradient pair).
     pub fn is_chunked(self) -> bool {
-        !matches!(self, Kernel::BiasActivationBackward | Kernel::BiasGradientSum)
+        !matches!(
+            self,
+            Kernel::BiasActivationBackward | Kernel::BiasGradientSum
+        )
+    }
+
+    /// The activation kinds the kernel is compiled for.
+    pub fn kinds(self) -> &'static [Kind] {
+        use Kind::{ClippedRelu, Identity, LeakyRelu, Relu};
+        match self {
+            Kernel::ReluForward | Kernel::ReluForwardInPlace | Kernel::BiasGradientSum => &[Relu],
+            Kernel::BiasActivationForward | Kernel::BiasActivationForwardUniformBias => {
+                &[Relu, LeakyRelu, ClippedRelu, Identity]
+            }
+            _ => &[Relu, LeakyRelu, ClippedRelu],
+        }
     }
 
     /// Bindings of group 0, in binding-index order, as the WGSL declares them.
@@ -249,6 +311,10 @@ impl Kernel {
             }
             Kernel::BiasActivationForward => &[Read, Read, ReadWrite, Uniform],
             Kernel::BiasActivationForwardMask => &[Read, Read, ReadWrite, Uniform, ReadWrite],
+            Kernel::BiasActivationForwardUniformBias => &[Read, Uniform, ReadWrite, Uniform],
+            Kernel::BiasActivationForwardMaskUniformBias => {
+                &[Read, Uniform, ReadWrite, Uniform, ReadWrite]
+            }
             Kernel::BiasActivationBackward => &[Read, Read, ReadWrite, ReadWrite, Uniform],
             Kernel::BiasGradientSum => &[Read, ReadWrite],
         }
@@ -268,7 +334,7 @@ pub(crate) struct Pipelines {
     device: wgpu::Device,
     shape: KernelShape,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    kernels: Mutex<HashMap<Kernel, Arc<CompiledKernel>>>,
+    kernels: Mutex<HashMap<(Kernel, Kind), Arc<CompiledKernel>>>,
 }
 
 impl Pipelines {
@@ -282,28 +348,30 @@ impl Pipelines {
         }
     }
 
-
-    /// Compiles every kernel now rather than on first use.
+    /// Compiles every kernel for every kind it serves now rather than on
+    /// first use.
     pub fn compile_all(&self) -> Result<()> {
         for &kernel in Kernel::ALL {
-            self.get(kernel)?;
+            for &kind in kernel.kinds() {
+                self.get(kernel, kind)?;
+            }
         }
         Ok(())
     }
 
-    /// The kernel's pipeline, compiling it on first use.
-    pub fn get(&self, kernel: Kernel) -> Result<Arc<CompiledKernel>> {
+    /// The kernel's pipeline for `kind`, compiling it on first use.
+    pub fn get(&self, kernel: Kernel, kind: Kind) -> Result<Arc<CompiledKernel>> {
         // Held across compilation so two threads never build the same kernel twice.
         let mut kernels = self.kernels.lock().map_err(|_| poisoned(kernel))?;
-        if let Some(compiled) = kernels.get(&kernel) {
+        if let Some(compiled) = kernels.get(&(kernel, kind)) {
             return Ok(Arc::clone(compiled));
         }
-        let compiled = Arc::new(self.compile(kernel)?);
-        kernels.insert(kernel, Arc::clone(&compiled));
+        let compiled = Arc::new(self.compile(kernel, kind)?);
+        kernels.insert((kernel, kind), Arc::clone(&compiled));
         Ok(compiled)
     }
 
-    fn compile(&self, kernel: Kernel) -> Result<CompiledKernel> {
+    fn compile(&self, kernel: Kernel, kind: Kind) -> Result<CompiledKernel> {
         // The bias-gradient kernels keep their own fixed workgroup: their
         // summation order, and so the published error bound, depends on it.
         let shape = if kernel.is_chunked() {
@@ -314,7 +382,13 @@ impl Pipelines {
                 chunks_per_invocation: 1,
             }
         };
-        self.build(kernel.shader(), kernel.entry_point(), kernel.bindings(), shape)
+        self.build(
+            kernel.shader(),
+            kernel.entry_point(),
+            kernel.bindings(),
+            shape,
+            kind,
+        )
     }
 
     /// Builds one entry point of `shader` with storage bindings `bindings`;
@@ -326,6 +400,7 @@ impl Pipelines {
         entry_point: &'static str,
         bindings: &[Access],
         shape: KernelShape,
+        kind: Kind,
     ) -> Result<CompiledKernel> {
         let device = &self.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -366,7 +441,11 @@ impl Pipelines {
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &[
                     ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
-                    ("CHUNKS_PER_INVOCATION", f64::from(shape.chunks_per_invocation)),
+                    (
+                        "CHUNKS_PER_INVOCATION",
+                        f64::from(shape.chunks_per_invocation),
+                    ),
+                    ("KIND", f64::from(kind as u32)),
                 ],
                 zero_initialize_workgroup_memory: false,
             },
@@ -430,9 +509,10 @@ mod tests {
         let broken = Shader {
             name: "broken.wgsl",
             source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
+            binding_source: "",
         };
         let error = pipelines
-            .build(broken, "main", &[], KernelShape::GPU)
+            .build(broken, "main", &[], KernelShape::GPU, Kind::Relu)
             .err()
             .expect("a type error must not compile");
         assert!(
@@ -446,9 +526,14 @@ mod tests {
         let Some(device) = device() else { return };
         let pipelines = Pipelines::new(device, KernelShape::CPU);
         for &kernel in Kernel::ALL {
-            let first = pipelines.get(kernel).unwrap();
-            let second = pipelines.get(kernel).unwrap();
-            assert!(Arc::ptr_eq(&first, &second), "{kernel:?} compiled twice");
+            for &kind in kernel.kinds() {
+                let first = pipelines.get(kernel, kind).unwrap();
+                let second = pipelines.get(kernel, kind).unwrap();
+                assert!(
+                    Arc::ptr_eq(&first, &second),
+                    "{kernel:?} {kind:?} compiled twice"
+                );
+            }
         }
     }
 }

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    LENGTHS, activations, assert_agrees, assert_bit_exact, NARROW, gpu, gpu_with_shape, length_past_one_dispatch_dimension,
+    LENGTHS, NARROW, activations, assert_agrees, assert_bit_exact, gpu, gpu_with_shape,
+    length_past_one_dispatch_dimension,
 };
 use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu, sample};
 
@@ -72,7 +73,9 @@ fn backward_matches_reference_at_every_length() {
 
 #[test]
 fn backward_past_one_dispatch_dimension() {
-    let Some(gpu) = gpu_with_shape(NARROW) else { return };
+    let Some(gpu) = gpu_with_shape(NARROW) else {
+        return;
+    };
     let len = length_past_one_dispatch_dimension(&gpu);
     check_backward(&gpu, Activation::LeakyRelu { slope: 0.01 }, len, 77);
 }

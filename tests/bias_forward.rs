@@ -11,11 +11,12 @@
 mod common;
 
 use common::{
-    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, gpu, gpu_with_shape,
+    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, gpu, gpu_with_options,
+    gpu_with_shape,
 };
 use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::sample::{self, SPECIAL_BITS};
-use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor};
+use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
 /// row, one long column, shapes ending mid mask word (3x5, 7x33), many rows of
@@ -208,9 +209,41 @@ fn bias_forward_matches_reference_at_every_shape() {
     }
 }
 
+/// Both ways of reading the bias give the same bits: from a storage buffer
+/// (GPUs; every row wider than the uniform array) and from a uniform buffer
+/// (CPU adapters, up to 16384 columns).
+#[test]
+fn bias_from_storage_and_from_uniform_agree_with_the_reference() {
+    for uniform_bias in [false, true] {
+        let Some(gpu) = gpu_with_options(GpuOptions {
+            uniform_bias: Some(uniform_bias),
+            ..GpuOptions::from_env().unwrap()
+        }) else {
+            return;
+        };
+        // Asked for, the uniform bias is used unless the adapter lacks a
+        // 64 KiB uniform binding.
+        let can = gpu.limits().max_uniform_buffer_binding_size >= 65536;
+        assert_eq!(gpu.info().uniform_bias, uniform_bias && can);
+        for (s, shape) in [[3, 5], [7, 33], [2, 16384], [2, 16385], [1, 20000]]
+            .into_iter()
+            .enumerate()
+        {
+            let [rows, cols] = shape;
+            let x = sample::activations(rows * cols, 900 + s as u64);
+            let b = bias_values(cols, 950 + s as u64);
+            for activation in [Activation::Relu, Activation::LeakyRelu { slope: 0.01 }] {
+                check_forward(&gpu, activation, &x, &b, shape);
+            }
+        }
+    }
+}
+
 #[test]
 fn bias_forward_past_one_dispatch_dimension() {
-    let Some(gpu) = gpu_with_shape(NARROW) else { return };
+    let Some(gpu) = gpu_with_shape(NARROW) else {
+        return;
+    };
     let per_workgroup = gpu.info().kernel_shape.elements_per_workgroup();
     // 257 columns (not a power of two, so rows straddle workgroups) and just
     // enough rows that the element-wise dispatch needs more workgroups than

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    LENGTHS, activations, assert_agrees, assert_mask_exact, NARROW, gpu, gpu_with_shape, length_past_one_dispatch_dimension,
+    LENGTHS, NARROW, activations, assert_agrees, assert_mask_exact, gpu, gpu_with_shape,
+    length_past_one_dispatch_dimension,
 };
 use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu, sample};
 
@@ -53,7 +54,9 @@ fn forward_with_mask_matches_reference_at_every_length() {
 
 #[test]
 fn forward_with_mask_past_one_dispatch_dimension() {
-    let Some(gpu) = gpu_with_shape(NARROW) else { return };
+    let Some(gpu) = gpu_with_shape(NARROW) else {
+        return;
+    };
     let len = length_past_one_dispatch_dimension(&gpu);
     check_forward_with_mask(&gpu, Activation::Relu, &sample::activations(len, 5));
     check_forward_with_mask(&gpu, Activation::relu6(), &sample::activations(len, 6));

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{LENGTHS, assert_bit_exact, NARROW, gpu, gpu_with_shape, length_past_one_dispatch_dimension};
+use common::{
+    LENGTHS, NARROW, assert_bit_exact, gpu, gpu_with_shape, length_past_one_dispatch_dimension,
+};
 use wgpu_activations::{Gpu, Tensor, cpu, sample};
 
 fn check_out_of_place(gpu: &Gpu, len: usize, seed: u64) {
@@ -58,7 +60,9 @@ fn relu_in_place_matches_reference_at_every_length() {
 
 #[test]
 fn relu_past_one_dispatch_dimension() {
-    let Some(gpu) = gpu_with_shape(NARROW) else { return };
+    let Some(gpu) = gpu_with_shape(NARROW) else {
+        return;
+    };
     let len = length_past_one_dispatch_dimension(&gpu);
     check_out_of_place(&gpu, len, 11);
     check_in_place(&gpu, len, 12);

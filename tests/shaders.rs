@@ -21,12 +21,37 @@ fn every_shader_file_validates_with_naga() {
     let common =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/common.wgsl"))
             .expect("shaders/common.wgsl exists");
+    let read = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("shaders")
+                .join(name),
+        )
+        .unwrap_or_else(|e| panic!("shaders/{name}: {e}"))
+    };
+    let mut modules = Vec::new();
     for path in files {
-        // common.wgsl is the prelude of every other file, as the crate compiles them.
-        if path.file_name().is_some_and(|name| name == "common.wgsl") {
-            continue;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match name.as_str() {
+            // The prelude of every module, and the two bias bindings that
+            // go between it and bias.wgsl, as the crate compiles them.
+            "common.wgsl" | "bias_storage.wgsl" | "bias_uniform.wgsl" => {}
+            "bias.wgsl" => {
+                for binding in ["bias_storage.wgsl", "bias_uniform.wgsl"] {
+                    modules.push((
+                        path.clone(),
+                        format!("{common}\n{}\n{}", read(binding), read(&name)),
+                    ));
+                }
+            }
+            _ => modules.push((path.clone(), format!("{common}\n{}", read(&name)))),
         }
-        let source = common.clone() + &std::fs::read_to_string(&path).expect("readable shader");
+    }
+    assert!(
+        modules.len() >= 4,
+        "expected relu, activation and two bias modules"
+    );
+    for (path, source) in modules {
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
         naga::valid::Validator::new(

@@ -1,13 +1,13 @@
 //! Element-wise activations of the ReLU family: forward (optionally saving the
 //! mask) and backward (from the mask or from the saved input).
 
-use crate::activation::{Activation, Params};
+use crate::activation::{Activation, Kind, Params};
 use crate::buffer;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::{not_aliased, record_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -110,8 +110,12 @@ impl Gpu {
         record_forward(
             self,
             encoder,
+            ForwardKernels {
+                kind: Kind::of(activation),
+                plain: Kernel::ActivationForward,
+                with_mask: Kernel::ActivationForwardMask,
+            },
             Params::new(activation),
-            [Kernel::ActivationForward, Kernel::ActivationForwardMask],
             &[x.vector_binding(), y.vector_binding()],
             x.len(),
             mask,
@@ -189,6 +193,7 @@ impl Gpu {
             self,
             encoder,
             kernel,
+            Kind::of(activation),
             &[
                 dy.vector_binding(),
                 saved,

@@ -1,14 +1,14 @@
 //! Fused bias-add + activation on row-major `[rows, cols]` tensors: forward in
 //! one pass over `x`, backward producing `dx` and the bias gradient `db`.
 
-use crate::activation::{Activation, Params};
+use crate::activation::{Activation, Kind, Params};
 use crate::buffer::{self, ELEMENT_BYTES};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::{not_aliased, record_forward, same_len, u32_of};
-use crate::pipeline::{Kernel, WORKGROUP_SIZE};
+use crate::ops::{ForwardKernels, not_aliased, record_forward, same_len, u32_of};
+use crate::pipeline::{Kernel, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
 
 /// Rows one invocation of `bias_activation_backward` sums in sequence
@@ -154,7 +154,7 @@ impl Gpu {
         mask: Option<&Mask>,
     ) -> Result<()> {
         activation.validate()?;
-        self.record_bias_forward(encoder, Params::new(activation), x, b, y, mask)
+        self.record_bias_forward(encoder, Some(activation), x, b, y, mask)
     }
 
     /// `y[r, c] = x[r, c] + b[c]`, the bias add alone, with the same rules as
@@ -190,13 +190,14 @@ impl Gpu {
         b: &Tensor,
         y: &Tensor,
     ) -> Result<()> {
-        self.record_bias_forward(encoder, Params::identity(), x, b, y, None)
+        self.record_bias_forward(encoder, None, x, b, y, None)
     }
 
+    /// The fused forward, or the bias add alone for no activation.
     fn record_bias_forward(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        params: Params,
+        activation: Option<Activation>,
         x: &Tensor,
         b: &Tensor,
         y: &Tensor,
@@ -208,19 +209,50 @@ impl Gpu {
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
+        let (kind, params) = match activation {
+            Some(activation) => (Kind::of(activation), Params::new(activation)),
+            None => (Kind::Identity, Params::default()),
+        };
         let params = Params {
             cols: u32_of(x.cols(), "columns")?,
             ..params
         };
+        // Where the adapter reads uniform buffers faster (CPU adapters), the
+        // bias is copied into one by the encoder, ahead of the kernel.
+        let staged;
+        let (kernel_pair, bias) =
+            if self.info().uniform_bias && x.cols() <= UNIFORM_BIAS_COLUMNS && !x.is_empty() {
+                staged =
+                    buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * ELEMENT_BYTES)?;
+                self.capture("staging the bias", || {
+                    encoder.copy_buffer_to_buffer(b.buffer(), 0, &staged, 0, b.data_bytes());
+                })?;
+                (
+                    [
+                        Kernel::BiasActivationForwardUniformBias,
+                        Kernel::BiasActivationForwardMaskUniformBias,
+                    ],
+                    Binding::whole(&staged),
+                )
+            } else {
+                (
+                    [
+                        Kernel::BiasActivationForward,
+                        Kernel::BiasActivationForwardMask,
+                    ],
+                    b.binding(),
+                )
+            };
         record_forward(
             self,
             encoder,
+            ForwardKernels {
+                kind,
+                plain: kernel_pair[0],
+                with_mask: kernel_pair[1],
+            },
             params,
-            [
-                Kernel::BiasActivationForward,
-                Kernel::BiasActivationForwardMask,
-            ],
-            &[x.vector_binding(), b.binding(), y.vector_binding()],
+            &[x.vector_binding(), bias, y.vector_binding()],
             x.len(),
             mask,
         )
@@ -289,6 +321,7 @@ impl Gpu {
             self,
             encoder,
             Kernel::BiasActivationBackward,
+            Kind::of(activation),
             &[
                 dy.binding(),
                 mask.binding(),
@@ -302,6 +335,7 @@ impl Gpu {
             self,
             encoder,
             Kernel::BiasGradientSum,
+            Kind::Relu,
             &[block_sums, db.binding()],
             Grid::Workgroups(cols.div_ceil(WORKGROUP_SIZE as usize) as u64),
         )

@@ -1,5 +1,6 @@
 //! The one place that records a kernel into a command encoder.
 
+use crate::activation::Kind;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::pipeline::{CHUNK_ELEMENTS, Kernel};
@@ -33,7 +34,7 @@ pub(crate) enum Grid {
     Workgroups(u64),
 }
 
-/// Records `kernel` into `encoder` over `grid`: one compute pass, no submit,
+/// Records `kernel`, compiled for `kind`, into `encoder` over `grid`: one compute pass, no submit,
 /// no wait.
 ///
 /// Bindings must be exactly as long as the kernel expects: the data itself
@@ -43,11 +44,12 @@ pub(crate) fn record(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
     kernel: Kernel,
+    kind: Kind,
     bindings: &[Binding<'_>],
     grid: Grid,
 ) -> Result<()> {
     debug_assert_eq!(bindings.len(), kernel.bindings().len());
-    let compiled = gpu.pipelines().get(kernel)?;
+    let compiled = gpu.pipelines().get(kernel, kind)?;
     let workgroups = match grid {
         Grid::Chunks(elements) => {
             let chunks = (elements as u64).div_ceil(CHUNK_ELEMENTS);

@@ -11,7 +11,7 @@ mod relu;
 
 pub use bias::bias_gradient_error_bound;
 
-use crate::activation::Params;
+use crate::activation::{Kind, Params};
 use crate::buffer;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -53,6 +53,14 @@ fn u32_of(value: usize, what: &'static str) -> Result<u32> {
     })
 }
 
+/// The two kernels of a forward op (without and with the mask) and the
+/// activation kind they are compiled for.
+struct ForwardKernels {
+    kind: Kind,
+    plain: Kernel,
+    with_mask: Kernel,
+}
+
 /// What every element-wise forward op does once its operands are checked:
 /// checks the optional mask, records nothing for zero elements, then one
 /// dispatch of `plain` with `operands` and the parameter block (its `len`
@@ -60,8 +68,8 @@ fn u32_of(value: usize, what: &'static str) -> Result<u32> {
 fn record_forward(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
+    kernels: ForwardKernels,
     params: Params,
-    [plain, with_mask]: [Kernel; 2],
     operands: &[Binding<'_>],
     elements: usize,
     mask: Option<&Mask>,
@@ -81,11 +89,18 @@ fn record_forward(
     let mut bindings = operands.to_vec();
     bindings.push(Binding::whole(&params));
     let kernel = match mask {
-        None => plain,
+        None => kernels.plain,
         Some(mask) => {
             bindings.push(mask.binding());
-            with_mask
+            kernels.with_mask
         }
     };
-    dispatch::record(gpu, encoder, kernel, &bindings, Grid::Chunks(elements))
+    dispatch::record(
+        gpu,
+        encoder,
+        kernel,
+        kernels.kind,
+        &bindings,
+        Grid::Chunks(elements),
+    )
 }

@@ -1,5 +1,6 @@
 //! ReLU forward, out-of-place and in-place.
 
+use crate::activation::Kind;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::ops::dispatch::{self, Grid};
@@ -57,6 +58,7 @@ impl Gpu {
             self,
             encoder,
             Kernel::ReluForward,
+            Kind::Relu,
             &[x.vector_binding(), y.vector_binding()],
             Grid::Chunks(x.len()),
         )
@@ -73,6 +75,7 @@ impl Gpu {
             self,
             encoder,
             Kernel::ReluForwardInPlace,
+            Kind::Relu,
             &[x.vector_binding()],
             Grid::Chunks(x.len()),
         )

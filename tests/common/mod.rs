@@ -72,11 +72,16 @@ pub fn activations() -> Vec<Activation> {
 /// A `Gpu` on the same adapter as [`gpu`] whose element-wise kernels run
 /// with `shape` instead of the adapter's default.
 pub fn gpu_with_shape(shape: KernelShape) -> Option<Gpu> {
-    gpu()?;
-    let options = GpuOptions {
+    gpu_with_options(GpuOptions {
         kernel_shape: Some(shape),
         ..GpuOptions::from_env().unwrap()
-    };
+    })
+}
+
+/// A `Gpu` on the same adapter as [`gpu`] (skipped the same way when there
+/// is none) opened with `options`.
+pub fn gpu_with_options(options: GpuOptions) -> Option<Gpu> {
+    gpu()?;
     Some(Gpu::with_options(&options).unwrap())
 }
 

@@ -1,0 +1,240 @@
+//! GPU-vs-CPU benchmarks: what `wgpu-activations bench` and `cargo bench`
+//! measure.
+//!
+//! For each op and size, in one run on one adapter:
+//! - **GPU kernel**: the op on tensors already on the GPU, timed with
+//!   timestamp queries where the adapter has them (else submit + wait);
+//! - **copy**: `copy_buffer_to_buffer` of the same bytes on the same device,
+//!   timed the same way: the limit for a memory-bound op, so each kernel is
+//!   also reported as a ratio to it;
+//! - **GPU round trip**: upload, op, download, as the convenience API does it;
+//! - **CPU**: the reference, one thread and split over every core
+//!   ([`cpu_parallel`](crate::cpu_parallel)).
+//!
+//! Every timed kernel's output is compared with the CPU reference, so a
+//! figure never comes from a kernel that computed something else.
+//!
+//! ```no_run
+//! use wgpu_activations::{bench, Gpu};
+//! # fn main() -> wgpu_activations::Result<()> {
+//! let gpu = Gpu::new()?;
+//! let report = bench::run(&gpu, &bench::Config::quick(), |_| {})?;
+//! println!("{}", report.table());
+//! # Ok(()) }
+//! ```
+
+mod measurement;
+mod plot;
+mod report;
+mod small_ops;
+mod targets;
+mod timer;
+mod workload;
+
+pub use measurement::{KernelTimer, Measurement, Report, gigabytes_per_second};
+pub use plot::plot_svg;
+pub use small_ops::{SmallOps, small_ops};
+pub use targets::{TARGET_ELEMENTS, Target, targets};
+pub use timer::GpuTimer;
+pub use workload::{BIAS_COLS, BenchOp, Workload};
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// What a run measures and how often.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Element counts; sizes whose operands exceed the device's binding
+    /// limit are skipped (see [`Config::sizes_for`]).
+    pub sizes: Vec<usize>,
+    /// Ops to run.
+    pub ops: Vec<BenchOp>,
+    /// Timed GPU samples per figure (kernel and copy); the fastest is kept.
+    pub gpu_samples: usize,
+    /// Repetitions of the op recorded into one timed submission are chosen
+    /// so that a sample lasts at least this long (at most 64 repetitions).
+    pub min_sample: Duration,
+    /// Round-trip and CPU samples per figure; the fastest is kept.
+    pub host_samples: usize,
+    /// Threads of the multi-threaded CPU run.
+    pub threads: usize,
+    /// Tensor sizes of the small-ops comparison (batched vs one by one).
+    pub small_sizes: Vec<usize>,
+    /// Ops per small-ops sample.
+    pub small_ops: usize,
+}
+
+impl Config {
+    /// Every op at 2^10 to 2^26 elements, 4x per step.
+    pub fn full() -> Self {
+        Self {
+            sizes: (0..=8).map(|step| 1usize << (10 + 2 * step)).collect(),
+            ops: BenchOp::ALL.to_vec(),
+            gpu_samples: 11,
+            min_sample: Duration::from_millis(20),
+            host_samples: 5,
+            threads: crate::cpu_parallel::available_threads(),
+            small_sizes: vec![1 << 10, 1 << 12, 1 << 14, 1 << 16],
+            small_ops: 100,
+        }
+    }
+
+    /// Fewer sizes and samples: under a minute on a 2-core machine with a
+    /// software adapter, still including 2^24, the size the targets in
+    /// benches/README.md are stated at.
+    pub fn quick() -> Self {
+        Self {
+            sizes: vec![1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24],
+            gpu_samples: 5,
+            min_sample: Duration::from_millis(5),
+            host_samples: 3,
+            small_sizes: vec![1 << 10, 1 << 16],
+            ..Self::full()
+        }
+    }
+
+    /// The sizes `gpu` can run (each operand within one storage binding),
+    /// and the ones it cannot.
+    pub fn sizes_for(&self, gpu: &Gpu) -> (Vec<usize>, Vec<usize>) {
+        let limit = gpu.limits().max_storage_buffer_binding_size;
+        self.sizes
+            .iter()
+            .partition(|&&size| BenchOp::largest_binding(size) <= limit)
+    }
+}
+
+/// The fastest of `samples`. On a shared machine, interference from other
+/// work only ever adds time, so the minimum is the steadiest estimate of
+/// what the work itself costs; the median drifts with the neighbours' load.
+fn fastest(samples: &[Duration]) -> Duration {
+    samples.iter().copied().min().unwrap_or_default()
+}
+
+/// Work recorded into one timed submission, repeated to last long enough
+/// for the clock.
+struct Repeated<'a> {
+    work: &'a mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
+    repetitions: u32,
+}
+
+impl<'a> Repeated<'a> {
+    /// Runs `work` once (warming caches, page tables and pipelines) and
+    /// picks how many repetitions make a sample last `min_sample` (1 to 64).
+    fn calibrate(
+        timer: &GpuTimer,
+        min_sample: Duration,
+        work: &'a mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<Self> {
+        let once = timer.time(work)?;
+        let repetitions = if once.is_zero() {
+            64
+        } else {
+            (min_sample.as_secs_f64() / once.as_secs_f64())
+                .ceil()
+                .clamp(1.0, 64.0) as u32
+        };
+        Ok(Self { work, repetitions })
+    }
+
+    /// One sample: the device time of one repetition.
+    fn sample(&mut self, timer: &GpuTimer) -> Result<Duration> {
+        let repetitions = self.repetitions;
+        let work = &mut self.work;
+        let total = timer.time(&mut |encoder| {
+            for _ in 0..repetitions {
+                work(encoder)?;
+            }
+            Ok(())
+        })?;
+        Ok(total / repetitions)
+    }
+}
+
+/// Device times of two pieces of work, sampled alternately so that a change
+/// in the machine's load hits both alike: the fastest sample of each.
+pub fn device_times(
+    timer: &GpuTimer,
+    samples: usize,
+    min_sample: Duration,
+    first: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
+    second: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
+) -> Result<(Duration, Duration)> {
+    let mut first = Repeated::calibrate(timer, min_sample, first)?;
+    let mut second = Repeated::calibrate(timer, min_sample, second)?;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..samples.max(1) {
+        a.push(first.sample(timer)?);
+        b.push(second.sample(timer)?);
+    }
+    Ok((fastest(&a), fastest(&b)))
+}
+
+/// Measures one workload: kernel and copy (alternately), round trip, CPU on
+/// 1 and `config.threads` threads, each the fastest of its samples. Fails
+/// if the kernel's output differs from the CPU reference.
+pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Result<Measurement> {
+    let (kernel, copy) = device_times(
+        timer,
+        config.gpu_samples,
+        config.min_sample,
+        &mut |encoder| workload.record(encoder),
+        &mut |encoder| {
+            workload.record_copy(encoder);
+            Ok(())
+        },
+    )?;
+    workload.verify()?;
+    let samples = config.host_samples.max(1);
+    // One untimed round trip first: its allocations warm the allocator.
+    workload.round_trip()?;
+    let round_trips = (0..samples)
+        .map(|_| workload.round_trip())
+        .collect::<Result<Vec<_>>>()?;
+    workload.cpu(1);
+    let cpu = (0..samples).map(|_| workload.cpu(1)).collect::<Vec<_>>();
+    workload.cpu(config.threads);
+    let cpu_threads = (0..samples)
+        .map(|_| workload.cpu(config.threads))
+        .collect::<Vec<_>>();
+    Ok(Measurement {
+        op: workload.op().name().to_string(),
+        elements: workload.elements(),
+        bytes: workload.bytes(),
+        kernel_seconds: kernel.as_secs_f64(),
+        copy_seconds: copy.as_secs_f64(),
+        round_trip_seconds: fastest(&round_trips).as_secs_f64(),
+        cpu_seconds: fastest(&cpu).as_secs_f64(),
+        cpu_threads_seconds: fastest(&cpu_threads).as_secs_f64(),
+        threads: config.threads,
+    })
+}
+
+/// Runs `config` on `gpu`: every op at every size the device can hold, then
+/// the small-ops comparison. `progress` sees each measurement as it is made.
+pub fn run(gpu: &Gpu, config: &Config, mut progress: impl FnMut(&Measurement)) -> Result<Report> {
+    let timer = GpuTimer::new(gpu)?;
+    let (sizes, _) = config.sizes_for(gpu);
+    let mut measurements = Vec::new();
+    for &op in &config.ops {
+        for &size in &sizes {
+            let mut workload = Workload::new(gpu, op, size)?;
+            let measurement = measure(&timer, &mut workload, config)?;
+            progress(&measurement);
+            measurements.push(measurement);
+        }
+    }
+    let small = config
+        .small_sizes
+        .iter()
+        .map(|&size| small_ops(gpu, size, config.small_ops, config.host_samples))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Report {
+        adapter: gpu.info().name.clone(),
+        backend: format!("{:?}", gpu.info().backend),
+        timer: timer.kind(),
+        measurements,
+        small_ops: small,
+    })
+}

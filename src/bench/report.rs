@@ -1,0 +1,326 @@
+//! Output formats for a [`Report`]: a terminal table, CSV, JSON and an SVG
+//! plot on disk.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::measurement::{Measurement, Report};
+use super::plot;
+
+/// The CSV columns, in order; [`csv_row`] must follow the same order.
+const CSV_HEADER: [&str; 19] = [
+    "adapter",
+    "backend",
+    "timer",
+    "op",
+    "elements",
+    "bytes",
+    "kernel_seconds",
+    "copy_seconds",
+    "round_trip_seconds",
+    "cpu_seconds",
+    "cpu_threads_seconds",
+    "threads",
+    "kernel_gbps",
+    "copy_gbps",
+    "ratio_to_copy",
+    "round_trip_gbps",
+    "cpu_gbps",
+    "cpu_threads_gbps",
+    "speedup",
+];
+
+impl Report {
+    /// A fixed-width table for a terminal: a title line naming the adapter,
+    /// backend and kernel timer, a header line, then one line per
+    /// measurement.
+    pub fn table(&self) -> String {
+        let threads = self
+            .measurements
+            .first()
+            .map_or_else(|| "N".to_string(), |m| m.threads.to_string());
+        let cpu_threads_header = format!("CPU {threads}T GB/s");
+        let op_width = self
+            .measurements
+            .iter()
+            .map(|m| m.op.chars().count())
+            .chain([2])
+            .max()
+            .unwrap_or(2);
+
+        let mut out = format!(
+            "{} ({}), kernel time from {}\n",
+            self.adapter,
+            self.backend,
+            self.timer.name()
+        );
+        let _ = writeln!(
+            out,
+            "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+            "op",
+            "elements",
+            "GPU kernel GB/s",
+            "vs copy",
+            "copy GB/s",
+            "round trip ms",
+            "CPU 1T GB/s",
+            cpu_threads_header,
+            "speedup",
+        );
+        for m in &self.measurements {
+            let _ = writeln!(
+                out,
+                "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+                m.op,
+                m.elements,
+                gbps(m.kernel_gbps()),
+                format!("{:.2}x", m.ratio_to_copy()),
+                gbps(m.copy_gbps()),
+                format!("{:.3}", m.round_trip_seconds * 1e3),
+                gbps(m.cpu_gbps()),
+                gbps(m.cpu_threads_gbps()),
+                format!("{:.1}x", m.speedup()),
+            );
+        }
+        out
+    }
+
+    /// CSV with a header row, then one row per measurement holding the raw
+    /// times and the derived bandwidths, ratio and speedup.
+    pub fn to_csv(&self) -> String {
+        let mut out = CSV_HEADER.join(",");
+        out.push('\n');
+        for m in &self.measurements {
+            out.push_str(&self.csv_row(m).join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn csv_row(&self, m: &Measurement) -> Vec<String> {
+        vec![
+            csv_field(&self.adapter),
+            csv_field(&self.backend),
+            csv_field(self.timer.name()),
+            csv_field(&m.op),
+            m.elements.to_string(),
+            m.bytes.to_string(),
+            m.kernel_seconds.to_string(),
+            m.copy_seconds.to_string(),
+            m.round_trip_seconds.to_string(),
+            m.cpu_seconds.to_string(),
+            m.cpu_threads_seconds.to_string(),
+            m.threads.to_string(),
+            m.kernel_gbps().to_string(),
+            m.copy_gbps().to_string(),
+            m.ratio_to_copy().to_string(),
+            m.round_trip_gbps().to_string(),
+            m.cpu_gbps().to_string(),
+            m.cpu_threads_gbps().to_string(),
+            m.speedup().to_string(),
+        ]
+    }
+
+    /// Pretty-printed JSON: the adapter, backend and timer, and a
+    /// `measurements` array of objects with the raw fields and the derived
+    /// ones. Non-finite numbers (a zero time) become `null`.
+    pub fn to_json(&self) -> String {
+        let measurements: Vec<serde_json::Value> = self
+            .measurements
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "op": m.op,
+                    "elements": m.elements,
+                    "bytes": m.bytes,
+                    "kernel_seconds": m.kernel_seconds,
+                    "copy_seconds": m.copy_seconds,
+                    "round_trip_seconds": m.round_trip_seconds,
+                    "cpu_seconds": m.cpu_seconds,
+                    "cpu_threads_seconds": m.cpu_threads_seconds,
+                    "threads": m.threads,
+                    "kernel_gbps": m.kernel_gbps(),
+                    "copy_gbps": m.copy_gbps(),
+                    "ratio_to_copy": m.ratio_to_copy(),
+                    "round_trip_gbps": m.round_trip_gbps(),
+                    "cpu_gbps": m.cpu_gbps(),
+                    "cpu_threads_gbps": m.cpu_threads_gbps(),
+                    "speedup": m.speedup(),
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "adapter": self.adapter,
+            "backend": self.backend,
+            "timer": self.timer.name(),
+            "measurements": measurements,
+        });
+        // A `Value` has string keys and no custom Serialize impls, so
+        // serialising it cannot fail.
+        serde_json::to_string_pretty(&value).expect("a JSON value always serialises")
+    }
+
+    /// Writes `bench.csv`, `bench.json` and `bench.svg` (the plot) into
+    /// `dir`, creating it if needed, and returns the paths written.
+    pub fn write(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let csv = dir.join("bench.csv");
+        std::fs::write(&csv, self.to_csv())?;
+        let json = dir.join("bench.json");
+        std::fs::write(&json, self.to_json())?;
+        let svg = dir.join("bench.svg");
+        plot::plot_svg(self, &svg).map_err(|e| match e.downcast::<io::Error>() {
+            // Keep the kind of a failed file write (permission, disk full).
+            Ok(e) => *e,
+            Err(e) => io::Error::other(e),
+        })?;
+        Ok(vec![csv, json, svg])
+    }
+}
+
+/// A bandwidth with about three significant digits, so slow CPU rows and
+/// fast GPU rows both stay readable in a fixed width.
+fn gbps(value: f64) -> String {
+    let magnitude = value.abs();
+    if !value.is_finite() || magnitude >= 100.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// Quotes a CSV field (RFC 4180) when a delimiter, quote or line break in it
+/// would otherwise split the row.
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::KernelTimer;
+
+    const ADAPTER: &str = "llvmpipe (LLVM 15.0.6, 256 bits)";
+
+    fn report() -> Report {
+        let mut measurements = Vec::new();
+        for op in ["relu", "bias_relu_backward"] {
+            for (i, elements) in [1usize << 10, 1 << 16, 1 << 20].into_iter().enumerate() {
+                let bytes = elements as u64 * 8;
+                let scale = (i + 1) as f64;
+                measurements.push(Measurement {
+                    op: op.to_string(),
+                    elements,
+                    bytes,
+                    kernel_seconds: 1e-4 * scale,
+                    copy_seconds: 0.8e-4 * scale,
+                    round_trip_seconds: 1e-3 * scale,
+                    cpu_seconds: 2e-3 * scale,
+                    cpu_threads_seconds: 1e-3 * scale,
+                    threads: 2,
+                });
+            }
+        }
+        Report {
+            adapter: ADAPTER.to_string(),
+            backend: "Vulkan".to_string(),
+            timer: KernelTimer::Timestamps,
+            measurements,
+            small_ops: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn csv_has_header_rows_and_quoted_adapter() {
+        let report = report();
+        let csv = report.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + report.measurements.len());
+        assert_eq!(lines[0], CSV_HEADER.join(","));
+        let quoted = format!("\"{ADAPTER}\",Vulkan,timestamps,relu,1024,8192,");
+        assert!(lines[1].starts_with(&quoted), "{}", lines[1]);
+        // The quoted comma must not add a column.
+        let unquoted = lines[1].replacen(&format!("\"{ADAPTER}\""), "a", 1);
+        assert_eq!(unquoted.split(',').count(), CSV_HEADER.len());
+    }
+
+    #[test]
+    fn csv_field_escapes_quotes() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = report();
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(value["adapter"], ADAPTER);
+        assert_eq!(value["timer"], "timestamps");
+        let rows = value["measurements"].as_array().unwrap();
+        assert_eq!(rows.len(), report.measurements.len());
+        let expected = report.measurements[0].kernel_gbps();
+        let got = rows[0]["kernel_gbps"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() <= expected * 1e-12,
+            "{got} vs {expected}"
+        );
+        let speedup = rows[0]["speedup"].as_f64().unwrap();
+        assert!((speedup - 10.0).abs() < 1e-9, "{speedup}");
+    }
+
+    #[test]
+    fn json_turns_non_finite_into_null() {
+        let mut report = report();
+        report.measurements[0].kernel_seconds = 0.0;
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert!(value["measurements"][0]["kernel_gbps"].is_null());
+        assert_eq!(value["measurements"][0]["kernel_seconds"], 0.0);
+    }
+
+    #[test]
+    fn table_lists_every_op_and_ratio() {
+        let table = report().table();
+        assert!(table.starts_with(&format!(
+            "{ADAPTER} (Vulkan), kernel time from timestamps\n"
+        )));
+        assert!(table.contains("CPU 2T GB/s"));
+        assert!(table.contains("relu"));
+        assert!(table.contains("bias_relu_backward"));
+        assert!(table.contains("0.80x"));
+        assert!(table.contains("10.0x"));
+        assert_eq!(table.lines().count(), 2 + 6);
+        assert!(table.lines().all(|line| line.chars().count() <= 130));
+    }
+
+    #[test]
+    fn write_produces_all_files() {
+        let dir = std::env::temp_dir().join(format!(
+            "wgpu-activations-report-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        let paths = report().write(&dir).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["bench.csv", "bench.json", "bench.svg"]);
+        assert!(paths.iter().all(|p| p.is_file()));
+        let svg = std::fs::read_to_string(&paths[2]).unwrap();
+        assert!(svg.contains(ADAPTER));
+        assert!(svg.contains("GB/s"));
+        assert!(svg.contains("GPU kernel"));
+        assert!(svg.contains("bias_relu_backward"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
