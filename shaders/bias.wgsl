@@ -53,9 +53,6 @@ fn bias_activation_forward(
     let vectors = vector_count(params.len);
     for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
         let first = chunk_index(workgroup, workgroups, local, k) * CHUNK_VECTORS;
-        if first >= vectors {
-            break;
-        }
         let end = min(first + CHUNK_VECTORS, vectors);
         var column = (first * 4u) % params.cols;
         for (var v = first; v < end; v++) {
@@ -73,9 +70,6 @@ fn bias_activation_forward_mask(
     let vectors = vector_count(params.len);
     for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
         let chunk = chunk_index(workgroup, workgroups, local, k);
-        if chunk >= chunk_count(params.len) {
-            break;
-        }
         let first = chunk * CHUNK_VECTORS;
         let end = min(first + CHUNK_VECTORS, vectors);
         var column = (first * 4u) % params.cols;
@@ -85,7 +79,9 @@ fn bias_activation_forward_mask(
             y[v] = activate4(params, sum);
             word |= nibble_of(mask_bit4(params, sum)) << (4u * (v - first));
         }
-        mask_out[chunk] = word & valid_bits(chunk, params.len);
+        if first < end {
+            mask_out[chunk] = word & valid_bits(chunk, params.len);
+        }
     }
 }
 

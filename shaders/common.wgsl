@@ -226,10 +226,6 @@ fn vector_count(elements: u32) -> u32 {
     return (elements + 3u) / 4u;
 }
 
-fn chunk_count(elements: u32) -> u32 {
-    return (elements + CHUNK_ELEMENTS - 1u) / CHUNK_ELEMENTS;
-}
-
 // The bits of chunk `chunk`'s mask word that hold elements (< len): the
 // rest are written as 0.
 fn valid_bits(chunk: u32, len: u32) -> u32 {

@@ -34,7 +34,7 @@ mod workload;
 pub use measurement::{KernelTimer, Measurement, Report, gigabytes_per_second};
 pub use plot::plot_svg;
 pub use small_ops::{SmallOps, small_ops};
-pub use targets::{TARGET_ELEMENTS, Target, targets};
+pub use targets::{TARGET_ELEMENTS, Target, measure_targets};
 pub use timer::GpuTimer;
 pub use workload::{BIAS_COLS, BenchOp, Workload};
 

@@ -1,7 +1,12 @@
 //! The performance targets of benches/README.md, read off one report.
 
-use super::measurement::{Measurement, Report};
-use super::workload::BenchOp;
+use std::time::Duration;
+
+use super::device_times;
+use super::timer::GpuTimer;
+use super::workload::{BenchOp, Workload};
+use crate::error::Result;
+use crate::gpu::Gpu;
 
 /// The size the targets are stated at.
 pub const TARGET_ELEMENTS: usize = 1 << 24;
@@ -24,45 +29,64 @@ impl Target {
     }
 }
 
-fn find(report: &Report, op: BenchOp, elements: usize) -> Option<&Measurement> {
-    report
-        .measurements
-        .iter()
-        .find(|m| m.op == op.name() && m.elements == elements)
-}
-
-/// The targets at `elements`, for whichever of their ops the report holds:
-/// relu at `relu_to_copy` of the copy bandwidth (0.75 on a CPU adapter,
-/// 0.9 on a GPU), backward from the mask 1.3x faster than from `x`, fused
-/// bias + relu 1.7x faster than bias add then relu.
-pub fn targets(report: &Report, elements: usize, relu_to_copy: f64) -> Vec<Target> {
-    let kernel = |op| find(report, op, elements).map(|m| m.kernel_seconds);
-    let mut targets = Vec::new();
-    if let Some(relu) = find(report, BenchOp::Relu, elements) {
-        targets.push(Target {
+/// The targets at `elements`, each measured as a pair whose two sides are
+/// sampled alternately in one run (see [`device_times`]), so that a change
+/// in the machine's load cannot favour one side:
+/// - relu's bandwidth at `relu_to_copy` of the copy bandwidth (0.75 on a
+///   CPU adapter, 0.9 on a GPU);
+/// - backward from the mask 1.3x faster than backward from `x`;
+/// - fused bias + relu 1.7x faster than a bias add followed by a relu.
+pub fn measure_targets(
+    gpu: &Gpu,
+    elements: usize,
+    relu_to_copy: f64,
+    samples: usize,
+    min_sample: Duration,
+) -> Result<Vec<Target>> {
+    let timer = GpuTimer::new(gpu)?;
+    let pair = |first: BenchOp, second: Option<BenchOp>| -> Result<(Duration, Duration)> {
+        let a = Workload::new(gpu, first, elements)?;
+        let b = second
+            .map(|op| Workload::new(gpu, op, elements))
+            .transpose()?;
+        let times = device_times(
+            &timer,
+            samples,
+            min_sample,
+            &mut |encoder| a.record(encoder),
+            &mut |encoder| match &b {
+                Some(b) => b.record(encoder),
+                None => {
+                    a.record_copy(encoder);
+                    Ok(())
+                }
+            },
+        )?;
+        a.verify()?;
+        if let Some(b) = &b {
+            b.verify()?;
+        }
+        Ok(times)
+    };
+    let (relu, copy) = pair(BenchOp::Relu, None)?;
+    let (from_mask, from_x) = pair(BenchOp::BackwardFromMask, Some(BenchOp::BackwardFromInput))?;
+    let (fused, unfused) = pair(BenchOp::BiasRelu, Some(BenchOp::BiasAddThenRelu))?;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    Ok(vec![
+        Target {
             what: "relu kernel bandwidth / copy bandwidth",
-            measured: relu.ratio_to_copy(),
+            measured: ratio(copy, relu),
             required: relu_to_copy,
-        });
-    }
-    if let (Some(from_mask), Some(from_x)) = (
-        kernel(BenchOp::BackwardFromMask),
-        kernel(BenchOp::BackwardFromInput),
-    ) {
-        targets.push(Target {
+        },
+        Target {
             what: "backward from x time / backward from mask time",
-            measured: from_x / from_mask,
+            measured: ratio(from_x, from_mask),
             required: 1.3,
-        });
-    }
-    if let (Some(fused), Some(unfused)) =
-        (kernel(BenchOp::BiasRelu), kernel(BenchOp::BiasAddThenRelu))
-    {
-        targets.push(Target {
+        },
+        Target {
             what: "bias add + relu (unfused) time / fused bias_relu time",
-            measured: unfused / fused,
+            measured: ratio(unfused, fused),
             required: 1.7,
-        });
-    }
-    targets
+        },
+    ])
 }

@@ -217,6 +217,12 @@ impl Gpu {
             cols: u32_of(x.cols(), "columns")?,
             ..params
         };
+        if let Some(mask) = mask {
+            // Checked before anything is recorded (record_forward checks
+            // again): a failed op must leave the encoder untouched.
+            self.ensure_same(mask.gpu(), "mask")?;
+            same_len("mask", x.len(), mask.len())?;
+        }
         // Where the adapter reads uniform buffers faster (CPU adapters), the
         // bias is copied into one by the encoder, ahead of the kernel.
         let staged;
