@@ -54,7 +54,7 @@ fn bias_activation_forward(
     for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
         let first = chunk_index(workgroup, workgroups, local, k) * CHUNK_VECTORS;
         let end = min(first + CHUNK_VECTORS, vectors);
-        var column = (first * 4u) % params.cols;
+        var column = column_of(params, first * 4u);
         for (var v = first; v < end; v++) {
             y[v] = activate4(params, add4(x[v], next_biases(&column, params.cols)));
         }
@@ -72,7 +72,7 @@ fn bias_activation_forward_mask(
         let chunk = chunk_index(workgroup, workgroups, local, k);
         let first = chunk * CHUNK_VECTORS;
         let end = min(first + CHUNK_VECTORS, vectors);
-        var column = (first * 4u) % params.cols;
+        var column = column_of(params, first * 4u);
         var word = 0u;
         for (var v = first; v < end; v++) {
             let sum = add4(x[v], next_biases(&column, params.cols));

@@ -57,6 +57,14 @@ struct Params {
     tile_cols: u32,
     // Elements of the op's main operand.
     len: u32,
+    // `floor(e / cols) = mul_hi(e, column_magic) >> column_shift` for every
+    // element index e < 2^31 (cols >= 2; see src/activation.rs), so the fused
+    // kernels find a column without an integer division, which CPU adapters
+    // run one lane at a time.
+    column_magic: u32,
+    column_shift: u32,
+    reserved0: u32,
+    reserved1: u32,
 }
 
 fn is_nan(bits: u32) -> bool {
@@ -224,6 +232,29 @@ fn chunk_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32, k: u32) 
 
 fn vector_count(elements: u32) -> u32 {
     return (elements + 3u) / 4u;
+}
+
+// The high 32 bits of the 64-bit product a * b, from 16-bit halves (WGSL
+// has no 64-bit integers).
+fn mul_hi(a: u32, b: u32) -> u32 {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let lo_lo = a_lo * b_lo;
+    let hi_lo = a_hi * b_lo;
+    let lo_hi = a_lo * b_hi;
+    let cross = (lo_lo >> 16u) + (hi_lo & 0xffffu) + (lo_hi & 0xffffu);
+    return a_hi * b_hi + (hi_lo >> 16u) + (lo_hi >> 16u) + (cross >> 16u);
+}
+
+// The column of element `element` in rows of `params.cols`.
+fn column_of(params: Params, element: u32) -> u32 {
+    if params.cols == 1u {
+        return 0u;
+    }
+    let row = mul_hi(element, params.column_magic) >> params.column_shift;
+    return element - row * params.cols;
 }
 
 // The bits of chunk `chunk`'s mask word that hold elements (< len): the

@@ -1,9 +1,9 @@
 //! Fused bias-add + activation on row-major `[rows, cols]` tensors: forward in
 //! one pass over `x`, backward producing `dx` and the bias gradient `db`.
 
-use crate::activation::{Activation, Kind, Params};
+use crate::activation::{Activation, Kind, Params, column_divisor};
 use crate::buffer::{self, ELEMENT_BYTES};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
@@ -213,8 +213,22 @@ impl Gpu {
             Some(activation) => (Kind::of(activation), Params::new(activation)),
             None => (Kind::Identity, Params::default()),
         };
+        let cols = u32_of(x.cols(), "columns")?;
+        // The kernels' division-free column (column_divisor) holds for
+        // element indices below 2^31.
+        if x.len() >= 1 << 31 {
+            return Err(Error::TooLarge {
+                what: "a fused bias operand",
+                bytes: x.data_bytes(),
+                limit_name: "2^31 elements (the kernels' column arithmetic)",
+                limit: (1 << 31) * ELEMENT_BYTES,
+            });
+        }
+        let (column_magic, column_shift) = column_divisor(cols);
         let params = Params {
-            cols: u32_of(x.cols(), "columns")?,
+            cols,
+            column_magic,
+            column_shift,
             ..params
         };
         if let Some(mask) = mask {
