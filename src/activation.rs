@@ -190,7 +190,7 @@ mod tests {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         for cols in divisors {
             let (magic, shift) = column_divisor(cols);
-            let mut check = |e: u32| {
+            let check = |e: u32| {
                 let row = mul_hi(e, magic) >> shift;
                 assert_eq!(row, e / cols, "e = {e}, cols = {cols}");
             };
