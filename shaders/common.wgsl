@@ -80,25 +80,15 @@ fn relu_bits(bits: u32) -> u32 {
     return select(bits, 0u, is_at_most_zero(bits));
 }
 
-fn canonical(bits: u32) -> u32 {
-    return select(bits, CANONICAL_NAN, is_nan(bits));
-}
-
 // `a * b` for non-NaN operands; 0 * inf gives CANONICAL_NAN.
 fn multiply(a: u32, b: u32) -> u32 {
-    return canonical(bitcast<u32>(bitcast<f32>(a) * bitcast<f32>(b)));
+    return multiply4(a, vec4(b)).x;
 }
 
 // `x + b`: a NaN operand passes unchanged (x's first), a NaN the sum produces
 // (inf - inf) is CANONICAL_NAN.
 fn add(x: u32, b: u32) -> u32 {
-    if is_nan(x) {
-        return x;
-    }
-    if is_nan(b) {
-        return b;
-    }
-    return canonical(bitcast<u32>(bitcast<f32>(x) + bitcast<f32>(b)));
+    return add4(vec4(x), vec4(b)).x;
 }
 
 fn activate(params: Params, bits: u32) -> u32 {
@@ -164,19 +154,40 @@ fn relu4(bits: vec4<u32>) -> vec4<u32> {
     return select(bits, vec4(0u), is_at_most_zero4(bits));
 }
 
-fn canonical4(bits: vec4<u32>) -> vec4<u32> {
-    return select(bits, vec4(CANONICAL_NAN), is_nan4(bits));
-}
+// The float arithmetic below takes only magnitudes from the hardware and
+// decides signs of zero, infinities and NaN on the bits. Vulkan lets a
+// driver ignore the sign of zero and assume no infinities or NaN in float
+// operations unless the shader declares otherwise (SPIR-V's
+// SignedZeroInfNanPreserve, which WGSL cannot ask for), and lavapipe does so
+// in some kernels: it once turned 0 * -1.5 into +0.0 and 0 * -inf into 0.
 
-// `a * v` for non-NaN operands; 0 * inf gives CANONICAL_NAN.
+// `a * v` for non-NaN operands, a finite: the sign is the XOR of the
+// operands' signs, 0 * inf is CANONICAL_NAN.
 fn multiply4(a: u32, v: vec4<u32>) -> vec4<u32> {
-    return canonical4(bitcast<vec4<u32>>(bitcast<f32>(a) * bitcast<vec4<f32>>(v)));
+    let a_abs = a & ABS_MASK;
+    let v_abs = v & vec4(ABS_MASK);
+    let magnitude = bitcast<vec4<u32>>(bitcast<f32>(a_abs) * bitcast<vec4<f32>>(v_abs));
+    let sign = (v ^ vec4(a)) & vec4(SIGN_BIT);
+    let zero_times_infinity = (vec4(a_abs == 0u) & (v_abs == vec4(POSITIVE_INFINITY)))
+        | (vec4(a_abs == POSITIVE_INFINITY) & (v_abs == vec4(0u)));
+    return select(
+        (magnitude & vec4(ABS_MASK)) | sign,
+        vec4(CANONICAL_NAN),
+        zero_times_infinity | is_nan4(magnitude),
+    );
 }
 
-// `add` on four elements: x's NaN first, then b's, else the canonical sum.
+// `x + b`: x's NaN first, then b's; inf - inf is CANONICAL_NAN. A zero sum
+// comes only from x = -b, which is +0.0 (round to nearest), or from
+// -0.0 + -0.0, which is -0.0; both are decided on the bits.
 fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
-    let sum = canonical4(bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) + bitcast<vec4<f32>>(b)));
-    return select(select(sum, b, is_nan4(b)), x, is_nan4(x));
+    let sum = bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) + bitcast<vec4<f32>>(b));
+    let opposite = (x ^ b) == vec4(SIGN_BIT);
+    let infinite = (x & vec4(ABS_MASK)) == vec4(POSITIVE_INFINITY);
+    let cancelled = select(vec4(0u), vec4(CANONICAL_NAN), infinite);
+    let negative_zeros = (x == vec4(SIGN_BIT)) & (b == vec4(SIGN_BIT));
+    let result = select(select(sum, vec4(SIGN_BIT), negative_zeros), cancelled, opposite);
+    return select(select(result, b, is_nan4(b)), x, is_nan4(x));
 }
 
 fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
@@ -248,13 +259,17 @@ fn mul_hi(a: u32, b: u32) -> u32 {
     return a_hi * b_hi + (hi_lo >> 16u) + (lo_hi >> 16u) + (cross >> 16u);
 }
 
-// The column of element `element` in rows of `params.cols`.
-fn column_of(params: Params, element: u32) -> u32 {
+// The row and the column of element `element` in rows of `params.cols`.
+fn row_and_column(params: Params, element: u32) -> vec2<u32> {
     if params.cols == 1u {
-        return 0u;
+        return vec2(element, 0u);
     }
     let row = mul_hi(element, params.column_magic) >> params.column_shift;
-    return element - row * params.cols;
+    return vec2(row, element - row * params.cols);
+}
+
+fn column_of(params: Params, element: u32) -> u32 {
+    return row_and_column(params, element).y;
 }
 
 // The bits of chunk `chunk`'s mask word that hold elements (< len): the

@@ -65,6 +65,16 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// An option (an environment variable) with a value it does not take.
+    #[error("{name}={value:?}: expected {expected}")]
+    InvalidOption {
+        /// The option.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What it takes.
+        expected: &'static str,
+    },
     /// A kernel shape that is not `"WORKGROUP_SIZExCHUNKS"` (e.g. `"64x2"`).
     #[error("kernel shape {0:?} is not WORKGROUP_SIZExCHUNKS, e.g. \"64x2\"")]
     InvalidKernelShape(String),

@@ -44,8 +44,10 @@ impl Default for GpuOptions {
 }
 
 impl GpuOptions {
-    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`
-    /// and `WGPU_ACTIVATIONS_KERNEL_SHAPE` (e.g. `64x2`, see [`KernelShape`]).
+    /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`,
+    /// `WGPU_ACTIVATIONS_KERNEL_SHAPE` (e.g. `64x2`, see [`KernelShape`]) and
+    /// `WGPU_ACTIVATIONS_UNIFORM_BIAS` (`1` or `0`, see
+    /// [`GpuOptions::uniform_bias`]).
     ///
     /// Unlike wgpu's own helper, an unknown backend name is an error rather
     /// than a warning followed by "no backend at all".
@@ -62,6 +64,19 @@ impl GpuOptions {
         }
         if let Ok(shape) = std::env::var("WGPU_ACTIVATIONS_KERNEL_SHAPE") {
             options.kernel_shape = Some(shape.parse()?);
+        }
+        if let Ok(value) = std::env::var("WGPU_ACTIVATIONS_UNIFORM_BIAS") {
+            options.uniform_bias = Some(match value.as_str() {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                _ => {
+                    return Err(Error::InvalidOption {
+                        name: "WGPU_ACTIVATIONS_UNIFORM_BIAS",
+                        value,
+                        expected: "1, true, 0 or false",
+                    });
+                }
+            });
         }
         Ok(options)
     }
