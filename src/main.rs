@@ -249,7 +249,7 @@ fn run_bench(
             config.min_sample,
         )?;
         println!(
-            "targets at {target_elements} elements (each pair sampled alternately, fastest of {}):",
+            "targets at {target_elements} elements (median of {} back-to-back ratios of alternating samples):",
             config.gpu_samples.max(9)
         );
         for target in &targets {

@@ -36,6 +36,7 @@ pub use plot::plot_svg;
 pub use small_ops::{SmallOps, small_ops};
 pub use targets::{TARGET_ELEMENTS, Target, measure_targets};
 pub use timer::GpuTimer;
+
 pub use workload::{BIAS_COLS, BenchOp, Workload};
 
 use std::time::Duration;
@@ -152,30 +153,55 @@ impl<'a> Repeated<'a> {
     }
 }
 
-/// Device times of two pieces of work, sampled alternately so that a change
-/// in the machine's load hits both alike: the fastest sample of each.
+/// Two pieces of work timed in alternating samples, so that a change in the
+/// machine's load hits both alike.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Paired {
+    /// The fastest sample of the first.
+    pub first: Duration,
+    /// The fastest sample of the second.
+    pub second: Duration,
+    /// The median over the samples of (second's time / first's time), each
+    /// ratio from two samples taken back to back: the steadiest estimate of
+    /// how much faster the first is, even while the load drifts.
+    pub ratio: f64,
+}
+
+/// Times `first` and `second` alternately, `samples` times each.
 pub fn device_times(
     timer: &GpuTimer,
     samples: usize,
     min_sample: Duration,
     first: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
     second: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
-) -> Result<(Duration, Duration)> {
+) -> Result<Paired> {
     let mut first = Repeated::calibrate(timer, min_sample, first)?;
     let mut second = Repeated::calibrate(timer, min_sample, second)?;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..samples.max(1) {
-        a.push(first.sample(timer)?);
-        b.push(second.sample(timer)?);
+        let x = first.sample(timer)?;
+        let y = second.sample(timer)?;
+        a.push(x);
+        b.push(y);
+        ratios.push(y.as_secs_f64() / x.as_secs_f64());
     }
-    Ok((fastest(&a), fastest(&b)))
+    ratios.sort_by(f64::total_cmp);
+    Ok(Paired {
+        first: fastest(&a),
+        second: fastest(&b),
+        ratio: ratios[ratios.len() / 2],
+    })
 }
 
 /// Measures one workload: kernel and copy (alternately), round trip, CPU on
 /// 1 and `config.threads` threads, each the fastest of its samples. Fails
 /// if the kernel's output differs from the CPU reference.
 pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Result<Measurement> {
-    let (kernel, copy) = device_times(
+    let Paired {
+        first: kernel,
+        second: copy,
+        ..
+    } = device_times(
         timer,
         config.gpu_samples,
         config.min_sample,

@@ -30,8 +30,9 @@ impl Target {
 }
 
 /// The targets at `elements`, each measured as a pair whose two sides are
-/// sampled alternately in one run (see [`device_times`]), so that a change
-/// in the machine's load cannot favour one side:
+/// sampled alternately in one run, as the median ratio of back-to-back
+/// samples ([`Paired::ratio`](super::Paired::ratio)), so that a change in the machine's load
+/// cannot favour one side:
 /// - relu's bandwidth at `relu_to_copy` of the copy bandwidth (0.75 on a
 ///   CPU adapter, 0.9 on a GPU);
 /// - backward from the mask 1.3x faster than backward from `x`;
@@ -44,12 +45,12 @@ pub fn measure_targets(
     min_sample: Duration,
 ) -> Result<Vec<Target>> {
     let timer = GpuTimer::new(gpu)?;
-    let pair = |first: BenchOp, second: Option<BenchOp>| -> Result<(Duration, Duration)> {
+    let pair = |first: BenchOp, second: Option<BenchOp>| -> Result<f64> {
         let a = Workload::new(gpu, first, elements)?;
         let b = second
             .map(|op| Workload::new(gpu, op, elements))
             .transpose()?;
-        let times = device_times(
+        let paired = device_times(
             &timer,
             samples,
             min_sample,
@@ -66,26 +67,27 @@ pub fn measure_targets(
         if let Some(b) = &b {
             b.verify()?;
         }
-        Ok(times)
+        Ok(paired.ratio)
     };
-    let (relu, copy) = pair(BenchOp::Relu, None)?;
-    let (from_mask, from_x) = pair(BenchOp::BackwardFromMask, Some(BenchOp::BackwardFromInput))?;
-    let (fused, unfused) = pair(BenchOp::BiasRelu, Some(BenchOp::BiasAddThenRelu))?;
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    // Each ratio is second time / first time: how many times faster the
+    // first is; for relu against the copy, relu's share of copy bandwidth.
+    let relu_to_copy_measured = pair(BenchOp::Relu, None)?;
+    let mask_over_x = pair(BenchOp::BackwardFromMask, Some(BenchOp::BackwardFromInput))?;
+    let fused_over_unfused = pair(BenchOp::BiasRelu, Some(BenchOp::BiasAddThenRelu))?;
     Ok(vec![
         Target {
             what: "relu kernel bandwidth / copy bandwidth",
-            measured: ratio(copy, relu),
+            measured: relu_to_copy_measured,
             required: relu_to_copy,
         },
         Target {
             what: "backward from x time / backward from mask time",
-            measured: ratio(from_x, from_mask),
+            measured: mask_over_x,
             required: 1.3,
         },
         Target {
             what: "bias add + relu (unfused) time / fused bias_relu time",
-            measured: ratio(unfused, fused),
+            measured: fused_over_unfused,
             required: 1.7,
         },
     ])
