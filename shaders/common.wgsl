@@ -179,15 +179,18 @@ fn multiply4(a: u32, v: vec4<u32>) -> vec4<u32> {
 
 // `x + b`: x's NaN first, then b's; inf - inf is CANONICAL_NAN. A zero sum
 // comes only from x = -b, which is +0.0 (round to nearest), or from
-// -0.0 + -0.0, which is -0.0; both are decided on the bits.
+// -0.0 + -0.0, which is -0.0; both are decided on the bits. (Written for
+// few operations: CPU adapters run each one on every lane.)
 fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
     let sum = bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) + bitcast<vec4<f32>>(b));
-    let opposite = (x ^ b) == vec4(SIGN_BIT);
-    let infinite = (x & vec4(ABS_MASK)) == vec4(POSITIVE_INFINITY);
-    let cancelled = select(vec4(0u), vec4(CANONICAL_NAN), infinite);
-    let negative_zeros = (x == vec4(SIGN_BIT)) & (b == vec4(SIGN_BIT));
-    let result = select(select(sum, vec4(SIGN_BIT), negative_zeros), cancelled, opposite);
-    return select(select(result, b, is_nan4(b)), x, is_nan4(x));
+    let x_abs = x & vec4(ABS_MASK);
+    // x = -b: +0.0, or NaN for infinities of opposite signs.
+    let cancelled = select(vec4(0u), vec4(CANONICAL_NAN), x_abs == vec4(POSITIVE_INFINITY));
+    // Given x != -b, both operands are ±0.0 with at least one -0.0: both -0.0.
+    let negative_zeros = (x | b) == vec4(SIGN_BIT);
+    let result = select(select(sum, vec4(SIGN_BIT), negative_zeros), cancelled, (x ^ b) == vec4(SIGN_BIT));
+    let b_is_nan = (b & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
+    return select(select(result, b, b_is_nan), x, x_abs > vec4(POSITIVE_INFINITY));
 }
 
 fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
