@@ -199,7 +199,7 @@ mod tests {
                 1,
                 cols - 1,
                 cols,
-                cols + 1,
+                cols.saturating_add(1),
                 (1 << 31) - 1,
                 (1 << 31) - cols % (1 << 30),
             ] {
