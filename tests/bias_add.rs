@@ -11,9 +11,12 @@
 
 mod common;
 
-use common::{NARROW, assert_agrees, assert_bit_exact, gpu, gpu_with_shape};
+use common::{
+    NARROW, assert_agrees, assert_bit_exact, assert_unchanged, bias_values, gpu, gpu_with_shape,
+    grid_at, special_value_grid,
+};
 use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::sample::{self, SPECIAL_BITS};
+use wgpu_activations::sample;
 use wgpu_activations::{Error, Gpu, Tensor};
 
 /// One element, one long row, one long column, shapes ending mid mask word
@@ -32,19 +35,6 @@ const SHAPES: &[[usize; 2]] = &[
     [5, 0],
     [2, 16_411],
 ];
-
-/// A bias of `cols` values. Long rows get the sample data as is (its special
-/// values first); short ones skip the leading specials, since a bias that is
-/// all NaN would make every output NaN and test nothing else (the 21x21 grid
-/// pairs every special value with every other).
-fn bias_values(cols: usize, seed: u64) -> Vec<f32> {
-    let skip = if cols > 2 * SPECIAL_BITS.len() {
-        0
-    } else {
-        SPECIAL_BITS.len()
-    };
-    sample::activations(cols + skip, seed)[skip..].to_vec()
-}
 
 /// Runs the convenience and the recorded form on `x` of `shape` and `b`,
 /// checks both against the reference and each other, and the inputs are
@@ -72,18 +62,8 @@ fn check_bias_add(gpu: &Gpu, x: &[f32], b: &[f32], shape: [usize; 2]) -> usize {
     // One kernel on one device: the same bits, flushed or not.
     assert_bit_exact(&format!("{what}: recorded vs not"), x, &recorded, &y);
 
-    assert_bit_exact(
-        &format!("{what}: x after"),
-        x,
-        &x_tensor.download().unwrap(),
-        x,
-    );
-    assert_bit_exact(
-        &format!("{what}: b after"),
-        b,
-        &b_tensor.download().unwrap(),
-        b,
-    );
+    assert_unchanged(&format!("{what}: x"), &x_tensor, x);
+    assert_unchanged(&format!("{what}: b"), &b_tensor, b);
     allowed
 }
 
@@ -101,14 +81,7 @@ fn bias_add_matches_reference_at_every_shape() {
 #[test]
 fn every_special_value_plus_every_special_bias() {
     let Some(gpu) = gpu() else { return };
-    let specials = sample::special_values();
-    let n = specials.len();
-    // Row r is special value r repeated, b is the special values: element
-    // (r, c) is specials[r] + specials[c], every pair once.
-    let x: Vec<f32> = specials
-        .iter()
-        .flat_map(|&v| std::iter::repeat_n(v, n))
-        .collect();
+    let (x, specials, n) = special_value_grid();
     let flushed = check_bias_add(&gpu, &x, &specials, [n, n]);
     eprintln!("{flushed} of {} sums flushed", n * n);
 
@@ -120,11 +93,7 @@ fn every_special_value_plus_every_special_bias() {
         .unwrap()
         .download()
         .unwrap();
-    let at = |x_bits: u32, b_bits: u32| {
-        let r = SPECIAL_BITS.iter().position(|&s| s == x_bits).unwrap();
-        let c = SPECIAL_BITS.iter().position(|&s| s == b_bits).unwrap();
-        y[r * n + c].to_bits()
-    };
+    let at = |x_bits: u32, b_bits: u32| grid_at(&y, x_bits, b_bits);
     // inf - inf produces the canonical NaN, whatever the hardware's default.
     assert_eq!(at(0x7f80_0000, 0xff80_0000), cpu::CANONICAL_NAN_BITS);
     assert_eq!(at(0xff80_0000, 0x7f80_0000), cpu::CANONICAL_NAN_BITS);

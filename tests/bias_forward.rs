@@ -11,11 +11,11 @@
 mod common;
 
 use common::{
-    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, gpu, gpu_with_options,
-    gpu_with_shape,
+    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, assert_unchanged,
+    bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at, special_value_grid,
 };
 use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::sample::{self, SPECIAL_BITS};
+use wgpu_activations::sample;
 use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
@@ -60,19 +60,6 @@ impl Reference {
             mask_flushed,
         }
     }
-}
-
-/// A bias of `cols` values. Long rows get the sample data as is (its special
-/// values first); short ones skip the leading specials, since a bias that is
-/// all NaN would make every output NaN and test nothing else. The 21x21 grid
-/// test pairs every special value with every other.
-fn bias_values(cols: usize, seed: u64) -> Vec<f32> {
-    let skip = if cols > 2 * SPECIAL_BITS.len() {
-        0
-    } else {
-        SPECIAL_BITS.len()
-    };
-    sample::activations(cols + skip, seed)[skip..].to_vec()
 }
 
 /// Asserts a GPU mask of `len` elements agrees with the reference: each bit
@@ -180,18 +167,8 @@ fn check_forward(
     assert_bit_exact(&format!("{what}: y without vs with mask"), x, &y, &y_masked);
 
     // The inputs are untouched.
-    assert_bit_exact(
-        &format!("{what}: x after"),
-        x,
-        &x_tensor.download().unwrap(),
-        x,
-    );
-    assert_bit_exact(
-        &format!("{what}: b after"),
-        b,
-        &b_tensor.download().unwrap(),
-        b,
-    );
+    assert_unchanged(&format!("{what}: x"), &x_tensor, x);
+    assert_unchanged(&format!("{what}: b"), &b_tensor, b);
     allowed
 }
 
@@ -269,14 +246,7 @@ fn bias_forward_past_one_dispatch_dimension() {
 #[test]
 fn every_special_value_plus_every_special_bias() {
     let Some(gpu) = gpu() else { return };
-    let specials = sample::special_values();
-    let n = specials.len();
-    // Row r is special value r repeated, b is the special values: element
-    // (r, c) is specials[r] + specials[c], every pair once.
-    let x: Vec<f32> = specials
-        .iter()
-        .flat_map(|&v| std::iter::repeat_n(v, n))
-        .collect();
+    let (x, specials, n) = special_value_grid();
     for activation in activations() {
         let flushed = check_forward(&gpu, activation, &x, &specials, [n, n]);
         eprintln!("{activation}: {flushed} of {} elements flushed", 3 * n * n);
@@ -290,11 +260,7 @@ fn every_special_value_plus_every_special_bias() {
         .unwrap()
         .download()
         .unwrap();
-    let at = |x_bits: u32, b_bits: u32| {
-        let r = SPECIAL_BITS.iter().position(|&s| s == x_bits).unwrap();
-        let c = SPECIAL_BITS.iter().position(|&s| s == b_bits).unwrap();
-        y[r * n + c].to_bits()
-    };
+    let at = |x_bits: u32, b_bits: u32| grid_at(&y, x_bits, b_bits);
     // inf - inf produces the canonical NaN, whatever the hardware's default.
     assert_eq!(at(0x7f80_0000, 0xff80_0000), cpu::CANONICAL_NAN_BITS);
     assert_eq!(at(0xff80_0000, 0x7f80_0000), cpu::CANONICAL_NAN_BITS);

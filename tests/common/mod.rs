@@ -153,3 +153,46 @@ pub fn assert_mask_exact(what: &str, gpu: &[u32], cpu: &[u32]) {
         );
     }
 }
+
+/// Every special value added to every special value: x is `[n, n]` with
+/// row r holding special value r, b is the special values, so element
+/// (r, c) of `x + b` is `specials[r] + specials[c]`, every pair once.
+/// Returns `(x, b, n)`.
+pub fn special_value_grid() -> (Vec<f32>, Vec<f32>, usize) {
+    let specials = wgpu_activations::sample::special_values();
+    let n = specials.len();
+    let x = specials
+        .iter()
+        .flat_map(|&v| std::iter::repeat_n(v, n))
+        .collect();
+    (x, specials, n)
+}
+
+/// The bits of a [`special_value_grid`] result at the pair (x, b), each
+/// given as the bits of a special value.
+pub fn grid_at(y: &[f32], x_bits: u32, b_bits: u32) -> u32 {
+    let bits = wgpu_activations::sample::SPECIAL_BITS;
+    let r = bits.iter().position(|&s| s == x_bits).unwrap();
+    let c = bits.iter().position(|&s| s == b_bits).unwrap();
+    y[r * bits.len() + c].to_bits()
+}
+
+/// A bias of `cols` values. Long rows get the sample data as is (its special
+/// values first); short ones skip the leading specials, since a bias that is
+/// all NaN would make every output NaN and test nothing else (the 21x21 grid
+/// of [`special_value_grid`] pairs every special value with every other).
+pub fn bias_values(cols: usize, seed: u64) -> Vec<f32> {
+    let specials = wgpu_activations::sample::SPECIAL_BITS.len();
+    let skip = if cols > 2 * specials { 0 } else { specials };
+    wgpu_activations::sample::activations(cols + skip, seed)[skip..].to_vec()
+}
+
+/// Asserts an input tensor still holds `data` after an op.
+pub fn assert_unchanged(what: &str, tensor: &wgpu_activations::Tensor, data: &[f32]) {
+    assert_bit_exact(
+        &format!("{what} after"),
+        data,
+        &tensor.download().unwrap(),
+        data,
+    );
+}
