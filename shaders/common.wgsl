@@ -67,65 +67,6 @@ struct Params {
     reserved1: u32,
 }
 
-fn is_nan(bits: u32) -> bool {
-    return (bits & ABS_MASK) > POSITIVE_INFINITY;
-}
-
-// `x <= 0`: +0.0, or sign bit set and not NaN (-0.0, negatives, -inf).
-fn is_at_most_zero(bits: u32) -> bool {
-    return bits == 0u || ((bits & SIGN_BIT) != 0u && !is_nan(bits));
-}
-
-fn relu_bits(bits: u32) -> u32 {
-    return select(bits, 0u, is_at_most_zero(bits));
-}
-
-// `a * b` for non-NaN operands; 0 * inf gives CANONICAL_NAN.
-fn multiply(a: u32, b: u32) -> u32 {
-    return multiply4(a, vec4(b)).x;
-}
-
-// `x + b`: a NaN operand passes unchanged (x's first), a NaN the sum produces
-// (inf - inf) is CANONICAL_NAN.
-fn add(x: u32, b: u32) -> u32 {
-    return add4(vec4(x), vec4(b)).x;
-}
-
-fn activate(params: Params, bits: u32) -> u32 {
-    switch KIND {
-        case KIND_LEAKY_RELU: {
-            return select(bits, multiply(params.parameter, bits), is_at_most_zero(bits));
-        }
-        case KIND_CLIPPED_RELU: {
-            // Positive floats order as their bits do, so the cap is a u32 min.
-            return select(min(relu_bits(bits), params.parameter), bits, is_nan(bits));
-        }
-        default: {
-            return relu_bits(bits);
-        }
-    }
-}
-
-// The mask bit: where the derivative is the pass-through one.
-fn mask_bit(params: Params, bits: u32) -> bool {
-    if KIND == KIND_CLIPPED_RELU {
-        return is_nan(bits) || (!is_at_most_zero(bits) && bits < params.parameter);
-    }
-    return !is_at_most_zero(bits);
-}
-
-// dx for one element: dy where the bit is set, else +0.0 (relu, clipped) or
-// slope * dy (leaky; a NaN dy passes unchanged).
-fn backward(params: Params, bit: bool, dy: u32) -> u32 {
-    if bit {
-        return dy;
-    }
-    if KIND == KIND_LEAKY_RELU {
-        return select(multiply(params.parameter, dy), dy, is_nan(dy));
-    }
-    return 0u;
-}
-
 fn bit_of(words_value: u32, element: u32) -> bool {
     return ((words_value >> (element % 32u)) & 1u) != 0u;
 }
@@ -140,12 +81,15 @@ fn element_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32) -> u32
     return linear_workgroup(workgroup, workgroups) * WORKGROUP_SIZE + local;
 }
 
-// The same decisions on four elements at once, for the chunked kernels.
+// Every decision is made on four elements at once: the chunked kernels
+// load `vec4`s, and the bias-gradient kernel takes lane x of the same
+// functions (`backward`), so each rule is written once.
 
 fn is_nan4(bits: vec4<u32>) -> vec4<bool> {
     return (bits & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
 }
 
+// `x <= 0`: +0.0, or sign bit set and not NaN (-0.0, negatives, -inf).
 fn is_at_most_zero4(bits: vec4<u32>) -> vec4<bool> {
     return (bits == vec4(0u)) | (((bits & vec4(SIGN_BIT)) != vec4(0u)) & !is_nan4(bits));
 }
@@ -199,6 +143,7 @@ fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
             return select(bits, multiply4(params.parameter, bits), is_at_most_zero4(bits));
         }
         case KIND_CLIPPED_RELU: {
+            // Positive floats order as their bits do, so the cap is a u32 min.
             return select(min(relu4(bits), vec4(params.parameter)), bits, is_nan4(bits));
         }
         case KIND_IDENTITY: {
@@ -210,6 +155,7 @@ fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
     }
 }
 
+// The mask bit: where the derivative is the pass-through one.
 fn mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool> {
     if KIND == KIND_CLIPPED_RELU {
         return is_nan4(bits) | (!is_at_most_zero4(bits) & (bits < vec4(params.parameter)));
@@ -217,11 +163,18 @@ fn mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool> {
     return !is_at_most_zero4(bits);
 }
 
+// dx: dy where the bit is set, else +0.0 (relu, clipped) or slope * dy
+// (leaky; a NaN dy passes unchanged).
 fn backward4(params: Params, bit: vec4<bool>, dy: vec4<u32>) -> vec4<u32> {
     if KIND == KIND_LEAKY_RELU {
         return select(select(multiply4(params.parameter, dy), dy, is_nan4(dy)), dy, bit);
     }
     return select(vec4(0u), dy, bit);
+}
+
+// `backward4` for one element.
+fn backward(params: Params, bit: bool, dy: u32) -> u32 {
+    return backward4(params, vec4(bit), vec4(dy)).x;
 }
 
 const NIBBLE: vec4<u32> = vec4(1u, 2u, 4u, 8u);
@@ -262,17 +215,13 @@ fn mul_hi(a: u32, b: u32) -> u32 {
     return a_hi * b_hi + (hi_lo >> 16u) + (lo_hi >> 16u) + (cross >> 16u);
 }
 
-// The row and the column of element `element` in rows of `params.cols`.
-fn row_and_column(params: Params, element: u32) -> vec2<u32> {
+// The column of element `element` in rows of `params.cols`.
+fn column_of(params: Params, element: u32) -> u32 {
     if params.cols == 1u {
-        return vec2(element, 0u);
+        return 0u;
     }
     let row = mul_hi(element, params.column_magic) >> params.column_shift;
-    return vec2(row, element - row * params.cols);
-}
-
-fn column_of(params: Params, element: u32) -> u32 {
-    return row_and_column(params, element).y;
+    return element - row * params.cols;
 }
 
 // The bits of chunk `chunk`'s mask word that hold elements (< len): the
