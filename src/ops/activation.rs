@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::{ForwardKernels, not_aliased, record_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -107,6 +107,7 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
+        check_mask(self, mask, x.len())?;
         record_forward(
             self,
             encoder,

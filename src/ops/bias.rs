@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::{ForwardKernels, not_aliased, record_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::{Kernel, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
 
@@ -231,12 +231,7 @@ impl Gpu {
             column_shift,
             ..params
         };
-        if let Some(mask) = mask {
-            // Checked before anything is recorded (record_forward checks
-            // again): a failed op must leave the encoder untouched.
-            self.ensure_same(mask.gpu(), "mask")?;
-            same_len("mask", x.len(), mask.len())?;
-        }
+        check_mask(self, mask, x.len())?;
         // Where the adapter reads uniform buffers faster (CPU adapters), the
         // bias is copied into one by the encoder, ahead of the kernel.
         let staged;

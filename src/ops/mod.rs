@@ -61,10 +61,22 @@ struct ForwardKernels {
     with_mask: Kernel,
 }
 
-/// What every element-wise forward op does once its operands are checked:
-/// checks the optional mask, records nothing for zero elements, then one
-/// dispatch of `plain` with `operands` and the parameter block (its `len`
-/// set to `elements`), or of `with_mask`, whose last binding is the mask.
+/// Errors unless the optional output mask is from `gpu` and covers
+/// `elements`. Forward ops check it with their other operands, before
+/// recording anything, so a failed op leaves the encoder untouched.
+fn check_mask(gpu: &Gpu, mask: Option<&Mask>, elements: usize) -> Result<()> {
+    if let Some(mask) = mask {
+        gpu.ensure_same(mask.gpu(), "mask")?;
+        same_len("mask", elements, mask.len())?;
+    }
+    Ok(())
+}
+
+/// What every element-wise forward op does once its operands, the mask
+/// included ([`check_mask`]), are checked: records nothing for zero
+/// elements, then one dispatch of `plain` with `operands` and the parameter
+/// block (its `len` set to `elements`), or of `with_mask`, whose last
+/// binding is the mask.
 fn record_forward(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
@@ -74,10 +86,6 @@ fn record_forward(
     elements: usize,
     mask: Option<&Mask>,
 ) -> Result<()> {
-    if let Some(mask) = mask {
-        gpu.ensure_same(mask.gpu(), "mask")?;
-        same_len("mask", elements, mask.len())?;
-    }
     if elements == 0 {
         return Ok(());
     }
