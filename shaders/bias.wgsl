@@ -132,7 +132,7 @@ fn bias_activation_backward(
     }
     let row_blocks = (rows + rows_per_block - 1u) / rows_per_block;
     if lane == 0u && column < cols && row_block < row_blocks {
-        block_sums_out[row_block * cols + column] = lane_sums[local];
+        block_sums_out[(backward_params.first_row_block + row_block) * cols + column] = lane_sums[local];
     }
 }
 

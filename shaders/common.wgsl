@@ -63,8 +63,12 @@ struct Params {
     // run one lane at a time.
     column_magic: u32,
     column_shift: u32,
-    reserved0: u32,
-    reserved1: u32,
+    // A tensor larger than one storage binding runs as several dispatches,
+    // each over its own range of the tensor (src/ops/segments.rs). The fused
+    // forward's range may start mid-row, at this column; the bias-gradient
+    // kernel's ranges are whole row blocks, and this is the first one's index.
+    first_column: u32,
+    first_row_block: u32,
 }
 
 fn bit_of(words_value: u32, element: u32) -> bool {
@@ -217,11 +221,14 @@ fn mul_hi(a: u32, b: u32) -> u32 {
 
 // The column of element `element` in rows of `params.cols`.
 fn column_of(params: Params, element: u32) -> u32 {
+    // Columns are counted from the dispatch's first element, which sits in
+    // column `first_column` (< cols).
     if params.cols == 1u {
         return 0u;
     }
     let row = mul_hi(element, params.column_magic) >> params.column_shift;
-    return element - row * params.cols;
+    let column = element - row * params.cols + params.first_column;
+    return select(column, column - params.cols, column >= params.cols);
 }
 
 // The bits of chunk `chunk`'s mask word that hold elements (< len): the

@@ -131,7 +131,12 @@ pub(crate) struct Params {
     pub len: u32,
     pub column_magic: u32,
     pub column_shift: u32,
-    pub reserved: [u32; 2],
+    /// Column of the first element a fused forward dispatch covers: a
+    /// tensor split over several bindings starts a binding mid-row.
+    pub first_column: u32,
+    /// Row block of the first row a bias-gradient dispatch covers, where
+    /// it writes its block sums.
+    pub first_row_block: u32,
 }
 
 impl Params {

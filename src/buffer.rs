@@ -4,8 +4,6 @@
 //! [`Tensor`]: crate::Tensor
 //! [`Mask`]: crate::Mask
 
-use wgpu::util::DeviceExt;
-
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -27,10 +25,9 @@ pub(crate) fn padded_to_vectors(bytes: u64) -> u64 {
 /// kernels read and write `vec4`s, so the last, partial vector of the data
 /// must lie inside the buffer. Those padding bytes are never read back.
 pub(crate) fn storage_bytes(gpu: &Gpu, count: usize, what: &'static str) -> Result<u64> {
-    let bytes = (count as u64)
-        .checked_mul(ELEMENT_BYTES)
-        .ok_or_else(|| Error::ShapeOverflow { shape: vec![count] })?;
-    let padded = padded_to_vectors(bytes).max(VECTOR_BYTES);
+    // Saturating: a byte count past u64 is over any limit anyway.
+    let bytes = (count as u64).saturating_mul(ELEMENT_BYTES);
+    let padded = padded_to_vectors(bytes.min(u64::MAX - VECTOR_BYTES)).max(VECTOR_BYTES);
     let limit = gpu.limits().max_buffer_size;
     if padded > limit {
         return Err(Error::TooLarge {
@@ -60,7 +57,13 @@ pub(crate) fn allocate(gpu: &Gpu, bytes: u64, label: &'static str) -> Result<wgp
 }
 
 /// A storage buffer holding `data`, padded to `bytes` (as [`storage_bytes`]
-/// returned for it).
+/// returned for it). Submits the copy; work submitted later sees the data.
+///
+/// The data goes through a staging buffer of our own (`MAP_WRITE`), mapped
+/// at creation. A storage buffer mapped at creation would need a staging
+/// buffer wgpu makes itself, and wgpu treats running out of memory for that
+/// one as fatal: the device is lost. For ours it reports an out-of-memory
+/// error, and the device lives on.
 pub(crate) fn upload(
     gpu: &Gpu,
     data: &[u8],
@@ -68,17 +71,30 @@ pub(crate) fn upload(
     label: &'static str,
 ) -> Result<wgpu::Buffer> {
     debug_assert!(bytes >= data.len() as u64 && bytes.is_multiple_of(VECTOR_BYTES));
-    let buffer = gpu.capture(label, || {
+    let buffer = allocate(gpu, bytes, label)?;
+    if data.is_empty() {
+        return Ok(buffer);
+    }
+    let staging = gpu.capture(label, || {
         gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes,
-            usage: storage_usage(),
+            label: Some("wgpu-activations upload"),
+            size: data.len() as u64,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: true,
         })
     })?;
+    write_mapped(&staging, data)?;
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    gpu.capture(label, || {
+        encoder.copy_buffer_to_buffer(&staging, 0, &buffer, 0, data.len() as u64);
+    })?;
+    gpu.submit(label, encoder)?;
+    Ok(buffer)
+}
+
+/// Writes `data` at the start of a buffer mapped at creation, and unmaps it.
+fn write_mapped(buffer: &wgpu::Buffer, data: &[u8]) -> Result<()> {
     {
-        // Mapped at creation: written in place, no staging copy of the data.
-        // wgpu zeroes the rest, the padding.
         let mut view = buffer
             .slice(..)
             .get_mapped_range_mut()
@@ -86,19 +102,73 @@ pub(crate) fn upload(
         view.slice(..data.len()).copy_from_slice(data);
     }
     buffer.unmap();
-    Ok(buffer)
+    Ok(())
+}
+
+/// Checks that `bytes` at `offset` of a caller's `buffer` can serve as a
+/// storage operand on `gpu`: in bounds, at an offset the device can bind,
+/// with `STORAGE` usage.
+pub(crate) fn check_view(
+    gpu: &Gpu,
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    bytes: u64,
+) -> Result<()> {
+    let end = offset.saturating_add(bytes);
+    if end > buffer.size() {
+        return Err(Error::OutOfBounds {
+            what,
+            offset,
+            end,
+            buffer_size: buffer.size(),
+        });
+    }
+    let alignment = u64::from(gpu.limits().min_storage_buffer_offset_alignment);
+    if !offset.is_multiple_of(alignment) {
+        return Err(Error::MisalignedOffset {
+            what,
+            offset,
+            alignment,
+        });
+    }
+    require_usage(what, buffer, wgpu::BufferUsages::STORAGE)?;
+    gpu.ensure_owns(buffer, what)
+}
+
+/// Errors with [`Error::MissingUsage`] unless `buffer` has every flag of `usage`.
+pub(crate) fn require_usage(
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    usage: wgpu::BufferUsages,
+) -> Result<()> {
+    let actual = buffer.usage();
+    if actual.contains(usage) {
+        Ok(())
+    } else {
+        Err(Error::MissingUsage {
+            what,
+            missing: usage - actual,
+            actual,
+        })
+    }
 }
 
 /// A small uniform buffer holding `value`.
 pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, value: &T) -> Result<wgpu::Buffer> {
-    gpu.capture("uploading kernel parameters", || {
-        gpu.device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("wgpu-activations params"),
-                contents: bytemuck::bytes_of(value),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-    })
+    let contents = bytemuck::bytes_of(value);
+    // Not wgpu's `create_buffer_init`, which panics where the mapping fails
+    // (on a lost device).
+    let buffer = gpu.capture("uploading kernel parameters", || {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgpu-activations params"),
+            size: padded_to_vectors(contents.len() as u64),
+            usage: wgpu::BufferUsages::UNIFORM,
+            mapped_at_creation: true,
+        })
+    })?;
+    write_mapped(&buffer, contents)?;
+    Ok(buffer)
 }
 
 /// A uniform buffer of `bytes` for a kernel to read data copied in by the
@@ -112,67 +182,4 @@ pub(crate) fn uniform_scratch(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
             mapped_at_creation: false,
         })
     })
-}
-
-/// A copy of the first `bytes` of a buffer on its way to the host.
-pub(crate) struct Readback {
-    staging: wgpu::Buffer,
-    receiver:
-        futures_intrusive::channel::shared::OneshotReceiver<Result<(), wgpu::BufferAsyncError>>,
-    pub submission: wgpu::SubmissionIndex,
-}
-
-impl Readback {
-    /// Submits the copy into a mappable staging buffer and requests the map;
-    /// nothing waits here. `bytes` must be > 0.
-    pub fn start(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Self> {
-        let staging = gpu.capture("allocating a readback buffer", || {
-            gpu.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("wgpu-activations readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-        let submission = gpu.submit("reading a buffer back", encoder)?;
-        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                // The receiver only disappears if the caller dropped the future.
-                let _ = sender.send(result);
-            });
-        Ok(Self {
-            staging,
-            receiver,
-            submission,
-        })
-    }
-
-    /// Blocks until the copy has finished and returns the data.
-    pub fn wait<T: bytemuck::Pod>(self, gpu: &Gpu) -> Result<Vec<T>> {
-        gpu.wait_for(Some(self.submission.clone()))?;
-        pollster::block_on(self.finish())
-    }
-
-    /// Resolves once the map callback has fired (someone must poll the device).
-    pub async fn finish<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
-        match self.receiver.receive().await {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Error::BufferMap(e.to_string())),
-            None => return Err(Error::BufferMap("map callback dropped".to_string())),
-        }
-        let data = {
-            let view = self
-                .staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| Error::BufferMap(e.to_string()))?;
-            bytemuck::cast_slice::<u8, T>(&view).to_vec()
-        };
-        self.staging.unmap();
-        Ok(data)
-    }
 }

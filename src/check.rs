@@ -404,12 +404,14 @@ impl Report {
 /// Bit-exact comparison of `gpu` with `cpu`; `input` is reported with the
 /// first mismatch.
 pub fn compare_exact(op: Op, input: &[f32], gpu: &[f32], cpu: &[f32]) -> Result<Report> {
-    if gpu.len() != cpu.len() || input.len() != cpu.len() {
-        return Err(Error::ShapeMismatch {
-            what: "GPU result",
-            expected: cpu.len(),
-            actual: gpu.len(),
-        });
+    for (what, actual) in [("GPU result", gpu.len()), ("input", input.len())] {
+        if actual != cpu.len() {
+            return Err(Error::ShapeMismatch {
+                what,
+                expected: cpu.len(),
+                actual,
+            });
+        }
     }
     let mut report = Report::new(op, input.len());
     report.values("y", input, gpu, cpu, None);
@@ -430,6 +432,13 @@ pub fn compare_exact(op: Op, input: &[f32], gpu: &[f32], cpu: &[f32]) -> Result<
 /// # Ok(()) }
 /// ```
 pub fn run(gpu: &Gpu, op: Op, inputs: &Inputs) -> Result<Report> {
+    if inputs.dy.len() != inputs.x.len() {
+        return Err(Error::ShapeMismatch {
+            what: "check inputs' dy (as long as x)",
+            expected: inputs.x.len(),
+            actual: inputs.dy.len(),
+        });
+    }
     let used = inputs.used(op);
     // One untimed run on a row first, so the timing below excludes compiling
     // the pipeline on first use.

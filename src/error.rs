@@ -6,6 +6,45 @@
 /// out-of-memory errors are captured with error scopes and come back as
 /// [`Error::Wgpu`] or [`Error::OutOfMemory`]: none of them panics in the
 /// caller's process.
+///
+/// # Bad inputs and their errors
+///
+/// Each row is asserted by `tests/bad_inputs.rs` (every public entry point),
+/// `tests/errors.rs` (lost devices) or `tests/out_of_memory.rs`. A refused
+/// op records and writes nothing.
+///
+/// | bad input | error | message, for example |
+/// |---|---|---|
+/// | output, mask, `dx` or saved input of another length | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for output: expected 10 elements, got 9 |
+/// | bias length ≠ columns; `db` length ≠ columns | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for bias (one per column of the input): expected 4 elements, got 3 |
+/// | `dy`'s row length ≠ the mask's | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for upstream gradient's row length (the mask's): expected 6 elements, got 4 |
+/// | data that does not fill the shape | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for data for shape: expected 6 elements, got 5 |
+/// | rows × cols overflows `usize` | [`ShapeOverflow`](Error::ShapeOverflow) | shape \[18446744073709551615, 2\] has more elements than usize can count |
+/// | zero-sized shapes (`[0]`, `[0, n]`, `[n, 0]`) | none: legal, empty results (`[0, n]` backward: `db` = 0) | |
+/// | tensor or mask of another [`Gpu`](crate::Gpu) | [`WrongDevice`](Error::WrongDevice) | input was created on a different device than this Gpu's |
+/// | caller's buffer of another device (same `wgpu::Instance`) | [`WrongDevice`](Error::WrongDevice) | tensor view was created on a different device than this Gpu's |
+/// | caller's buffer without `STORAGE`; a view downloaded without `COPY_SRC`, written without `COPY_DST` | [`MissingUsage`](Error::MissingUsage) | tensor view lacks buffer usage BufferUsages(STORAGE) (it has BufferUsages(COPY_SRC \| COPY_DST)) |
+/// | a view whose length is not a multiple of 4, used by an op, without `COPY_SRC \| COPY_DST` | [`MissingUsage`](Error::MissingUsage) | a view whose length is not a multiple of 4 elements lacks buffer usage BufferUsages(COPY_SRC) (it has BufferUsages(STORAGE)) |
+/// | view offset not a multiple of `min_storage_buffer_offset_alignment` | [`MisalignedOffset`](Error::MisalignedOffset) | tensor view starts at byte offset 4, not a multiple of the device's min_storage_buffer_offset_alignment (32 bytes) |
+/// | view past its buffer's end | [`OutOfBounds`](Error::OutOfBounds) | tensor view needs bytes 0..516 of a buffer of 512 bytes |
+/// | tensor over `max_buffer_size` | [`TooLarge`](Error::TooLarge) | tensor needs 2147483648 bytes, over the device's max_buffer_size of 2147483647 bytes |
+/// | bias wider than one storage binding; fused backward rows that no aligned group fits | [`TooLarge`](Error::TooLarge) | the bias needs 134217732 bytes, over the device's max_storage_buffer_binding_size of 134217728 bytes |
+/// | leaky slope not finite; cap not finite or ≤ 0 | [`InvalidParameter`](Error::InvalidParameter) | leaky relu slope is NaN, but must be finite |
+/// | output sharing a buffer with an input (also two views of one buffer, or a mask) | [`Aliasing`](Error::Aliasing) | output shares a buffer with an input of the same op; use another buffer (or relu_in_place) |
+/// | malformed kernel shape or option | [`InvalidKernelShape`](Error::InvalidKernelShape), [`InvalidOption`](Error::InvalidOption) | WGPU_ACTIVATIONS_UNIFORM_BIAS="yes": expected 1, true, 0 or false |
+/// | unknown backend | [`UnsupportedBackend`](Error::UnsupportedBackend) | unsupported backend "bogus": expected one of vulkan, metal, dx12, gl |
+/// | the device refuses an allocation (Vulkan) | [`OutOfMemory`](Error::OutOfMemory) | out of GPU memory while wgpu-activations tensor |
+/// | device destroyed or lost (a device this crate opened) | [`DeviceLost`](Error::DeviceLost) | device lost: Destroyed: |
+///
+/// Limits of what can be checked, with wgpu 30:
+/// - wgpu cannot tell which device an encoder belongs to; a `record_*` call
+///   with another device's encoder is reported by wgpu when the encoder
+///   finishes, to the encoder's owner.
+/// - A buffer of another `wgpu::Instance` cannot be told from one of this
+///   device's with the same id: it is refused when no id matches.
+/// - wgpu's GL backend does not report running out of memory, and a device
+///   the caller owns keeps the caller's device-lost callback: there the loss
+///   shows as [`Error::BufferMap`] or [`Error::Wgpu`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -114,6 +153,34 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A view's byte offset into a buffer is not a multiple of the alignment
+    /// the device requires of storage bindings.
+    #[error(
+        "{what} starts at byte offset {offset}, not a multiple of the device's \
+         min_storage_buffer_offset_alignment ({alignment} bytes)"
+    )]
+    MisalignedOffset {
+        /// Which view.
+        what: &'static str,
+        /// The offset given.
+        offset: u64,
+        /// The device's `min_storage_buffer_offset_alignment`.
+        alignment: u64,
+    },
+
+    /// A view reaches past the end of its buffer.
+    #[error("{what} needs bytes {offset}..{end} of a buffer of {buffer_size} bytes")]
+    OutOfBounds {
+        /// Which view.
+        what: &'static str,
+        /// Its first byte.
+        offset: u64,
+        /// One past its last byte (saturating at `u64::MAX`).
+        end: u64,
+        /// The buffer's size.
+        buffer_size: u64,
+    },
+
     /// Operands live on different devices.
     #[error("{what} was created on a different device than this Gpu's")]
     WrongDevice {
@@ -121,8 +188,13 @@ pub enum Error {
         what: &'static str,
     },
 
-    /// An out-of-place operation was given the same buffer as input and output.
-    #[error("{what} aliases the input; use the in-place variant instead")]
+    /// An output shares its buffer with an input (the same tensor, or two
+    /// views of one buffer): wgpu cannot bind one buffer read-only and
+    /// writable in one dispatch.
+    #[error(
+        "{what} shares a buffer with an input of the same op; use another buffer \
+         (or relu_in_place)"
+    )]
     Aliasing {
         /// Which operand aliases.
         what: &'static str,

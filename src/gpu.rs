@@ -59,8 +59,20 @@ impl GpuOptions {
         if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
             options.adapter_name = Some(name);
         }
-        if let Some(preference) = wgpu::PowerPreference::from_env() {
-            options.power_preference = preference;
+        if let Ok(value) = std::env::var("WGPU_POWER_PREF") {
+            // wgpu's own reader ignores a value it does not know.
+            options.power_preference = match value.to_lowercase().as_str() {
+                "low" => wgpu::PowerPreference::LowPower,
+                "high" => wgpu::PowerPreference::HighPerformance,
+                "none" => wgpu::PowerPreference::None,
+                _ => {
+                    return Err(Error::InvalidOption {
+                        name: "WGPU_POWER_PREF",
+                        value,
+                        expected: "low, high or none",
+                    });
+                }
+            };
         }
         if let Ok(shape) = std::env::var("WGPU_ACTIVATIONS_KERNEL_SHAPE") {
             options.kernel_shape = Some(shape.parse()?);
@@ -387,6 +399,7 @@ impl Gpu {
     /// Compiles every kernel now, so that no op pays for compilation later
     /// (an engine calls this at load time rather than mid-frame).
     pub fn precompile(&self) -> Result<()> {
+        self.ensure_alive()?;
         self.inner.pipelines.compile_all()
     }
 
@@ -420,6 +433,62 @@ impl Gpu {
         }
     }
 
+    /// Errors with [`Error::WrongDevice`] unless a caller's `buffer` belongs
+    /// to this device.
+    ///
+    /// wgpu 30 has no query for a buffer's device, so this binds the
+    /// buffer's first word on this device and watches for wgpu's device
+    /// mismatch (a validation error; nothing is recorded or submitted).
+    /// That catches a device of the same `wgpu::Instance`. wgpu cannot tell
+    /// a buffer of another instance's device from one of this device's
+    /// whose id is the same number, so such a buffer passes when an id
+    /// matches (and is refused when none does).
+    pub(crate) fn ensure_owns(&self, buffer: &wgpu::Buffer, what: &'static str) -> Result<()> {
+        if buffer.size() < 4 {
+            // Nothing can be bound from it, so it never reaches a kernel.
+            return Ok(());
+        }
+        let device = &self.inner.device;
+        let probe = self.capture("checking a buffer's device", || {
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("wgpu-activations device probe"),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }],
+            });
+            let _probe = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("wgpu-activations device probe"),
+                layout: &layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(4),
+                    }),
+                }],
+            });
+        });
+        match probe {
+            // wgpu-core's words for a device mismatch, and for an id its
+            // registry lacks (a buffer of another instance).
+            Err(Error::Wgpu { message, .. })
+                if message.contains("doesn't match Device")
+                    || message.contains("non-existent resource") =>
+            {
+                Err(Error::WrongDevice { what })
+            }
+            other => other,
+        }
+    }
+
     /// Runs `f` inside validation, out-of-memory and internal error scopes, and
     /// turns whatever wgpu reports there into an [`Error`].
     ///
@@ -431,15 +500,31 @@ impl Gpu {
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let value = f();
+        // wgpu-core panics instead of reporting a few misuses it cannot
+        // check, such as a buffer of another `wgpu::Instance`'s device
+        // ("Cannot get non-existent resource"); the scopes must be popped
+        // either way.
+        let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         // Scopes pop in reverse order of their pushes.
         let internal = pollster::block_on(internal.pop());
         let validation = pollster::block_on(validation.pop());
         let out_of_memory = pollster::block_on(out_of_memory.pop());
+        let value = value.map_err(|panic| Error::Wgpu {
+            context: context.to_string(),
+            message: panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("wgpu panicked")
+                .to_string(),
+        })?;
         if out_of_memory.is_some() {
             return Err(Error::OutOfMemory(context.to_string()));
         }
         if let Some(error) = validation.or(internal) {
+            // A lost device makes every call invalid, and tells so only in
+            // its callback, which runs on a poll (a non-blocking one here).
+            let _ = device.poll(wgpu::PollType::Poll);
             self.ensure_alive()?;
             return Err(Error::Wgpu {
                 context: context.to_string(),
@@ -461,20 +546,26 @@ impl Gpu {
     /// Blocks until `submission` (or everything, for `None`) has finished.
     pub(crate) fn wait_for(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
         self.ensure_alive()?;
-        self.inner
-            .device
-            .poll(wgpu::PollType::Wait {
-                submission_index: submission,
-                timeout: None,
-            })
-            .map_err(|e| Error::Wgpu {
+        let waited = self.inner.device.poll(wgpu::PollType::Wait {
+            submission_index: submission,
+            timeout: None,
+        });
+        if let Err(error) = waited {
+            // A lost device fails the wait; its callback runs on a poll,
+            // and the loss is the error worth reporting.
+            let _ = self.inner.device.poll(wgpu::PollType::Poll);
+            self.ensure_alive()?;
+            return Err(Error::Wgpu {
                 context: "waiting for the GPU".to_string(),
-                message: e.to_string(),
-            })?;
+                message: error.to_string(),
+            });
+        }
         self.ensure_alive()
     }
 
-    fn ensure_alive(&self) -> Result<()> {
+    /// Errors with [`Error::DeviceLost`] once the device-lost callback of a
+    /// device this crate opened has run.
+    pub(crate) fn ensure_alive(&self) -> Result<()> {
         match self.inner.lost.lock() {
             Ok(slot) => match slot.as_ref() {
                 Some(reason) => Err(Error::DeviceLost(reason.clone())),

@@ -24,22 +24,74 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Recording into an encoder you own:
+//! # Embedding in an engine
+//!
+//! A game or graphics engine keeps its device, its buffers and its submit:
+//!
+//! 1. [`Gpu::from_device`] wraps the engine's device and queue once (no
+//!    second device, nothing submitted); [`Gpu::precompile`] builds every
+//!    kernel at load time.
+//! 2. [`Tensor::from_buffer`] and [`Mask::from_buffer`] view bytes of the
+//!    engine's buffers at aligned offsets; ops read and write those bytes
+//!    in place and nothing else of the buffer.
+//! 3. The `record_*` ops record into the engine's `wgpu::CommandEncoder`,
+//!    ordered with its render passes, with no submit and no wait.
+//! 4. [`Tensor::record_download`] copies results out in the same encoder;
+//!    [`PendingDownload::try_take`] fetches them without blocking once the
+//!    engine's submit has run and its own `device.poll` has passed it.
+//!
+//! `examples/embed.rs` does all of it beside a render pass and checks the
+//! results against [`cpu`].
 //!
 //! ```no_run
 //! use wgpu_activations::{Gpu, Tensor};
 //!
 //! # fn main() -> wgpu_activations::Result<()> {
-//! let gpu = Gpu::new()?;
-//! let x = Tensor::from_slice(&gpu, &[1.0, -1.0])?;
-//! let y = Tensor::uninit(&gpu, x.shape())?;
-//! let mut encoder = gpu.device().create_command_encoder(&Default::default());
+//! # let (device, queue) = { let gpu = Gpu::new()?; (gpu.device().clone(), gpu.queue().clone()) };
+//! // The engine's device and buffers.
+//! let usage = wgpu::BufferUsages::STORAGE
+//!     | wgpu::BufferUsages::COPY_SRC
+//!     | wgpu::BufferUsages::COPY_DST;
+//! let buffer = |label| {
+//!     device.create_buffer(&wgpu::BufferDescriptor {
+//!         label: Some(label),
+//!         size: 1 << 16,
+//!         usage,
+//!         mapped_at_creation: false,
+//!     })
+//! };
+//! let (inputs, outputs) = (buffer("inputs"), buffer("outputs"));
+//! queue.write_buffer(&inputs, 4096, bytemuck::cast_slice(&[-1.0f32, 2.0, -3.0]));
+//!
+//! let gpu = Gpu::from_device(device.clone(), queue.clone())?;
+//! let x = Tensor::from_buffer(&gpu, &inputs, 4096, &[3])?;
+//! let y = Tensor::from_buffer(&gpu, &outputs, 0, &[3])?;
+//! let mut encoder = device.create_command_encoder(&Default::default());
+//! // ... the engine's own passes ...
 //! gpu.record_relu(&mut encoder, &x, &y)?;
-//! // ... record more work of your own ...
-//! gpu.queue().submit([encoder.finish()]);
-//! assert_eq!(y.download()?, vec![1.0, 0.0]);
+//! let mut pending = y.record_download(&mut encoder)?;
+//! queue.submit([encoder.finish()]);
+//!
+//! let y = loop {
+//!     device.poll(wgpu::PollType::Poll).ok(); // once per frame in a render loop
+//!     if let Some(data) = pending.try_take() {
+//!         break data?;
+//!     }
+//! };
+//! assert_eq!(y, vec![0.0, 2.0, 0.0]);
 //! # Ok(()) }
 //! ```
+//!
+//! # Large tensors
+//!
+//! Every op takes tensors larger than one storage binding: it runs one
+//! dispatch per aligned range that fits a binding. A tensor is refused
+//! ([`Error::TooLarge`]) only past the device's `max_buffer_size`.
+//!
+//! # Errors
+//!
+//! Every call returns [`Result`]; the table of bad inputs and the error each
+//! gets is on [`Error`].
 
 #![warn(missing_docs)]
 
@@ -55,6 +107,7 @@ mod gpu;
 mod mask;
 mod ops;
 mod pipeline;
+mod readback;
 pub mod sample;
 mod tensor;
 
@@ -65,6 +118,7 @@ pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
 pub use mask::Mask;
 pub use ops::bias_gradient_error_bound;
 pub use pipeline::{KernelShape, WORKGROUP_SIZE};
+pub use readback::PendingDownload;
 pub use tensor::Tensor;
 
 /// The WGSL sources of every kernel, by file name under `shaders/`.

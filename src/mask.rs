@@ -1,10 +1,10 @@
 //! The 1-bit-per-element mask a forward pass saves for its backward pass.
 
-use crate::buffer::{self, ELEMENT_BYTES, Readback};
+use crate::buffer::{self, ELEMENT_BYTES};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::ops::dispatch::Binding;
+use crate::readback::{PendingDownload, Readback};
 
 /// Where an activation's derivative passes `dy` through, one bit per element,
 /// on the GPU: element i is bit `i % 32` of u32 word `i / 32`, and the bits
@@ -31,6 +31,8 @@ use crate::ops::dispatch::Binding;
 pub struct Mask {
     gpu: Gpu,
     buffer: wgpu::Buffer,
+    /// Where the words start in `buffer`, in bytes.
+    offset: u64,
     len: usize,
     row_length: Option<usize>,
 }
@@ -43,6 +45,7 @@ impl Mask {
         Ok(Self {
             gpu: gpu.clone(),
             buffer,
+            offset: 0,
             len,
             row_length: None,
         })
@@ -68,6 +71,27 @@ impl Mask {
         Ok(Self {
             gpu: gpu.clone(),
             buffer,
+            offset: 0,
+            len,
+            row_length: None,
+        })
+    }
+
+    /// A view of the mask of `len` elements whose words start at byte
+    /// `offset` of a buffer you own; ops read and write exactly those
+    /// [`words`](Mask::words) and nothing else of the buffer.
+    ///
+    /// Same rules as [`Tensor::from_buffer`](crate::Tensor::from_buffer):
+    /// `STORAGE` usage, an offset aligned to the device's
+    /// `min_storage_buffer_offset_alignment`, in bounds, the same device;
+    /// downloads need `COPY_SRC`.
+    pub fn from_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Self> {
+        let bytes = cpu::mask_words(len) as u64 * ELEMENT_BYTES;
+        buffer::check_view(gpu, "mask view", buffer, offset, bytes)?;
+        Ok(Self {
+            gpu: gpu.clone(),
+            buffer: buffer.clone(),
+            offset,
             len,
             row_length: None,
         })
@@ -112,9 +136,15 @@ impl Mask {
         cpu::mask_words(self.len)
     }
 
-    /// The underlying buffer; the words are its first `words() * 4` bytes.
+    /// The underlying buffer; the words are `words() * 4` bytes at
+    /// [`offset`](Mask::offset).
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// Where the words start in [`buffer`](Mask::buffer), in bytes.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The [`Gpu`] this mask lives on.
@@ -124,22 +154,33 @@ impl Mask {
 
     /// Copies the packed words back to the host, waiting for all work on them.
     pub fn download(&self) -> Result<Vec<u32>> {
+        buffer::require_usage(
+            "mask downloaded",
+            &self.buffer,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
+        self.gpu.ensure_alive()?;
         if self.len == 0 {
             return Ok(Vec::new());
         }
-        Readback::start(&self.gpu, &self.buffer, self.bytes())?.wait(&self.gpu)
+        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes())?.wait(&self.gpu)
     }
 
-    fn bytes(&self) -> u64 {
+    /// Records a copy of the words into `encoder`, for a host that must not
+    /// block; see [`Tensor::record_download`](crate::Tensor::record_download).
+    pub fn record_download(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<PendingDownload<u32>> {
+        buffer::require_usage(
+            "mask downloaded",
+            &self.buffer,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
+        PendingDownload::record(&self.gpu, encoder, &self.buffer, self.offset, self.bytes())
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
         self.words() as u64 * ELEMENT_BYTES
-    }
-
-    /// The bytes a kernel binds: exactly the words.
-    pub(crate) fn binding(&self) -> Binding<'_> {
-        Binding {
-            buffer: &self.buffer,
-            offset: 0,
-            bytes: self.bytes(),
-        }
     }
 }

@@ -2,15 +2,19 @@
 
 use std::future::Future;
 
-use crate::buffer::{self, ELEMENT_BYTES, Readback};
+use crate::buffer::{self, ELEMENT_BYTES};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
+use crate::readback::{PendingDownload, Readback};
 
 /// A row-major f32 buffer on the GPU with a shape.
 ///
 /// Ops take tensors and return tensors, so a chain of ops stays on the GPU
-/// until [`download`](Tensor::download).
+/// until [`download`](Tensor::download). A tensor either owns its buffer
+/// ([`from_slice`](Tensor::from_slice), [`uninit`](Tensor::uninit)) or is a
+/// view of bytes in a buffer someone else owns
+/// ([`from_buffer`](Tensor::from_buffer)); ops treat both alike.
 ///
 /// ```no_run
 /// use wgpu_activations::{Gpu, Tensor};
@@ -25,8 +29,13 @@ use crate::ops::dispatch::Binding;
 pub struct Tensor {
     gpu: Gpu,
     buffer: wgpu::Buffer,
+    /// Where the data starts in `buffer`, in bytes.
+    offset: u64,
     shape: Vec<usize>,
     len: usize,
+    /// Bytes from `offset` that kernels may write: the whole padded buffer
+    /// of a tensor this crate allocated, exactly the data of a view.
+    extent: u64,
 }
 
 impl Tensor {
@@ -52,12 +61,7 @@ impl Tensor {
             bytes,
             "wgpu-activations tensor",
         )?;
-        Ok(Self {
-            gpu: gpu.clone(),
-            buffer,
-            shape: shape.to_vec(),
-            len,
-        })
+        Ok(Self::owning(gpu, buffer, shape, len))
     }
 
     /// Allocates a tensor for an op to write. Its contents are unspecified
@@ -66,11 +70,78 @@ impl Tensor {
         let len = element_count(shape)?;
         let bytes = buffer::storage_bytes(gpu, len, "tensor")?;
         let buffer = buffer::allocate(gpu, bytes, "wgpu-activations tensor")?;
-        Ok(Self {
+        Ok(Self::owning(gpu, buffer, shape, len))
+    }
+
+    fn owning(gpu: &Gpu, buffer: wgpu::Buffer, shape: &[usize], len: usize) -> Self {
+        Self {
             gpu: gpu.clone(),
+            extent: buffer.size(),
             buffer,
+            offset: 0,
             shape: shape.to_vec(),
             len,
+        }
+    }
+
+    /// A view of `shape`'s elements at byte `offset` of a buffer you own,
+    /// such as a game engine's: ops read and write those bytes in place and
+    /// never touch the rest of the buffer.
+    ///
+    /// The buffer must belong to `gpu`'s device and have `STORAGE` usage;
+    /// `offset` must be a multiple of the device's
+    /// `min_storage_buffer_offset_alignment` (see [`GpuInfo`]). Downloads
+    /// need `COPY_SRC`, [`write`](Tensor::write) `COPY_DST`. A view of an
+    /// element count that is not a multiple of 4 needs both as well: kernels
+    /// move whole 16-byte vectors, so an op on such a view runs its last few
+    /// elements in a scratch buffer and copies them in and out. The view may
+    /// be larger than one storage binding; ops split it.
+    ///
+    /// Errors: [`Error::OutOfBounds`], [`Error::MisalignedOffset`],
+    /// [`Error::MissingUsage`], [`Error::WrongDevice`],
+    /// [`Error::ShapeOverflow`].
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+    ///     label: Some("engine buffer"),
+    ///     size: 4096,
+    ///     usage: wgpu::BufferUsages::STORAGE
+    ///         | wgpu::BufferUsages::COPY_SRC
+    ///         | wgpu::BufferUsages::COPY_DST,
+    ///     mapped_at_creation: false,
+    /// });
+    /// let alignment = u64::from(gpu.info().min_storage_buffer_offset_alignment);
+    /// let x = Tensor::from_buffer(&gpu, &buffer, 4 * alignment, &[8, 10])?;
+    /// x.write(&[-1.0; 80])?;
+    /// assert_eq!(gpu.relu(&x)?.download()?, vec![0.0; 80]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`GpuInfo`]: crate::GpuInfo
+    pub fn from_buffer(
+        gpu: &Gpu,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        shape: &[usize],
+    ) -> Result<Self> {
+        let len = element_count(shape)?;
+        let bytes =
+            (len as u64)
+                .checked_mul(ELEMENT_BYTES)
+                .ok_or_else(|| Error::ShapeOverflow {
+                    shape: shape.to_vec(),
+                })?;
+        buffer::check_view(gpu, "tensor view", buffer, offset, bytes)?;
+        Ok(Self {
+            gpu: gpu.clone(),
+            buffer: buffer.clone(),
+            offset,
+            shape: shape.to_vec(),
+            len,
+            extent: bytes,
         })
     }
 
@@ -109,12 +180,21 @@ impl Tensor {
         Ok(self)
     }
 
-    /// The underlying buffer (`STORAGE | COPY_SRC | COPY_DST`). It is longer
-    /// than the data (padded to whole 16-byte vectors, at least one): the
-    /// data is the first `len() * 4` bytes, and the element-wise kernels may
-    /// overwrite the padding.
+    /// The underlying buffer; the data is `len() * 4` bytes at
+    /// [`offset`](Tensor::offset).
+    ///
+    /// A buffer this crate allocated has `STORAGE | COPY_SRC | COPY_DST`
+    /// usage and is longer than the data (padded to whole 16-byte vectors,
+    /// at least one), and the element-wise kernels may overwrite the padding.
+    /// A [view](Tensor::from_buffer) is written nowhere outside its data.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// Where the data starts in [`buffer`](Tensor::buffer), in bytes: 0 but
+    /// for a [view](Tensor::from_buffer).
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The [`Gpu`] this tensor lives on.
@@ -143,13 +223,15 @@ impl Tensor {
                 actual: data.len(),
             });
         }
+        buffer::require_usage("tensor written", &self.buffer, wgpu::BufferUsages::COPY_DST)?;
+        self.gpu.ensure_alive()?;
         if data.is_empty() {
             return Ok(());
         }
         self.gpu.capture("writing a tensor", || {
             self.gpu
                 .queue()
-                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
         })
     }
 
@@ -174,10 +256,12 @@ impl Tensor {
                 return Ok(Vec::new());
             };
             let submission = readback.submission.clone();
+            // Someone must poll the device for the map to complete; a caller
+            // who polls already can use `record_download` instead.
             std::thread::spawn(move || {
                 // A failed wait surfaces as a failed map in `finish`.
                 let _ = device.poll(wgpu::PollType::Wait {
-                    submission_index: Some(submission),
+                    submission_index: submission,
                     timeout: None,
                 });
             });
@@ -185,11 +269,60 @@ impl Tensor {
         }
     }
 
+    /// Records a copy of the data into `encoder` for a host that must not
+    /// block, such as a render loop: submit the encoder as usual, and take
+    /// the data with [`PendingDownload::try_take`] once your own
+    /// `device.poll` has passed the submission (or `.await` it).
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[-1.0, 2.0])?;
+    /// let y = Tensor::uninit(&gpu, x.shape())?;
+    /// let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    /// gpu.record_relu(&mut encoder, &x, &y)?;
+    /// let mut pending = y.record_download(&mut encoder)?;
+    /// gpu.queue().submit([encoder.finish()]);
+    /// let y = loop {
+    ///     // A render loop polls once per frame and draws in between.
+    ///     gpu.device().poll(wgpu::PollType::Poll).expect("poll");
+    ///     if let Some(data) = pending.try_take() {
+    ///         break data?;
+    ///     }
+    /// };
+    /// assert_eq!(y, vec![0.0, 2.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn record_download(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<PendingDownload<f32>> {
+        buffer::require_usage(
+            "tensor downloaded",
+            &self.buffer,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
+        PendingDownload::record(
+            &self.gpu,
+            encoder,
+            &self.buffer,
+            self.offset,
+            self.data_bytes(),
+        )
+    }
+
     fn start_download(&self) -> Result<Option<Readback>> {
+        buffer::require_usage(
+            "tensor downloaded",
+            &self.buffer,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
+        self.gpu.ensure_alive()?;
         if self.len == 0 {
             return Ok(None);
         }
-        Readback::start(&self.gpu, &self.buffer, self.data_bytes()).map(Some)
+        Readback::start(&self.gpu, &self.buffer, self.offset, self.data_bytes()).map(Some)
     }
 
     pub(crate) fn data_bytes(&self) -> u64 {
@@ -200,26 +333,24 @@ impl Tensor {
     pub(crate) fn binding(&self) -> Binding<'_> {
         Binding {
             buffer: &self.buffer,
-            offset: 0,
+            offset: self.offset,
             bytes: self.data_bytes(),
         }
     }
 
-    /// The data as whole `vec4`s, for the element-wise kernels: the last
-    /// vector may reach into the buffer's padding (see
-    /// [`buffer::storage_bytes`]), which those kernels read and write but
-    /// nothing reads back.
-    pub(crate) fn vector_binding(&self) -> Binding<'_> {
-        Binding {
-            buffer: &self.buffer,
-            offset: 0,
-            bytes: buffer::padded_to_vectors(self.data_bytes()),
-        }
+    /// Whether kernels may write whole 16-byte vectors over the data: the
+    /// last, partial vector's padding is the tensor's own.
+    pub(crate) fn has_vector_padding(&self) -> bool {
+        buffer::padded_to_vectors(self.data_bytes()) <= self.extent
     }
 }
 
 /// The product of `shape`, or an error if it overflows.
 pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
+    // A zero anywhere makes an empty tensor, however large the rest.
+    if shape.contains(&0) {
+        return Ok(0);
+    }
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

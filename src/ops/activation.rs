@@ -2,12 +2,11 @@
 //! mask) and backward (from the mask or from the saved input).
 
 use crate::activation::{Activation, Kind, Params};
-use crate::buffer;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
-use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
+use crate::ops::segments::{self, ElementwiseOp, Operand};
+use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
@@ -107,7 +106,7 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
-        check_mask(self, mask, x.len())?;
+        check_mask(self, mask, x.len(), &[x.buffer()])?;
         record_forward(
             self,
             encoder,
@@ -115,9 +114,10 @@ impl Gpu {
                 kind: Kind::of(activation),
                 plain: Kernel::ActivationForward,
                 with_mask: Kernel::ActivationForwardMask,
+                cols: None,
             },
             Params::new(activation),
-            &[x.vector_binding(), y.vector_binding()],
+            &[Operand::Input(x), Operand::Output(y), Operand::Params],
             x.len(),
             mask,
         )
@@ -135,12 +135,13 @@ impl Gpu {
     ) -> Result<()> {
         self.ensure_same(mask.gpu(), "mask")?;
         same_len("mask", dy.len(), mask.len())?;
+        not_aliased("gradient output", dx.buffer(), &[mask.buffer()])?;
         self.record_backward(
             encoder,
             activation,
             Kernel::ActivationBackwardFromMask,
             dy,
-            mask.binding(),
+            Operand::MaskIn(mask),
             dx,
         )
     }
@@ -163,7 +164,7 @@ impl Gpu {
             activation,
             Kernel::ActivationBackwardFromInput,
             dy,
-            x.vector_binding(),
+            Operand::Input(x),
             dx,
         )
     }
@@ -174,7 +175,7 @@ impl Gpu {
         activation: Activation,
         kernel: Kernel,
         dy: &Tensor,
-        saved: Binding<'_>,
+        saved: Operand<'_>,
         dx: &Tensor,
     ) -> Result<()> {
         activation.validate()?;
@@ -182,26 +183,22 @@ impl Gpu {
         self.ensure_same(dx.gpu(), "gradient output")?;
         same_len("gradient output", dy.len(), dx.len())?;
         not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
-        if dy.is_empty() {
-            return Ok(());
-        }
-        let params = Params {
-            len: u32_of(dy.len(), "elements")?,
-            ..Params::new(activation)
-        };
-        let params = buffer::uniform(self, &params)?;
-        dispatch::record(
+        segments::record(
             self,
             encoder,
-            kernel,
-            Kind::of(activation),
-            &[
-                dy.vector_binding(),
-                saved,
-                dx.vector_binding(),
-                Binding::whole(&params),
-            ],
-            Grid::Chunks(dy.len()),
+            &ElementwiseOp {
+                kernel,
+                kind: Kind::of(activation),
+                params: Params::new(activation),
+                operands: &[
+                    Operand::Input(dy),
+                    saved,
+                    Operand::Output(dx),
+                    Operand::Params,
+                ],
+                elements: dy.len(),
+                cols: None,
+            },
         )
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
+use crate::ops::segments::{self, Operand};
 use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
 use crate::pipeline::{Kernel, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
@@ -214,16 +215,6 @@ impl Gpu {
             None => (Kind::Identity, Params::default()),
         };
         let cols = u32_of(x.cols(), "columns")?;
-        // The kernels' division-free column (column_divisor) holds for
-        // element indices below 2^31.
-        if x.len() >= 1 << 31 {
-            return Err(Error::TooLarge {
-                what: "a fused bias operand",
-                bytes: x.data_bytes(),
-                limit_name: "2^31 elements (the kernels' column arithmetic)",
-                limit: (1 << 31) * ELEMENT_BYTES,
-            });
-        }
         let (column_magic, column_shift) = column_divisor(cols);
         let params = Params {
             cols,
@@ -231,33 +222,47 @@ impl Gpu {
             column_shift,
             ..params
         };
-        check_mask(self, mask, x.len())?;
+        check_mask(self, mask, x.len(), &[x.buffer(), b.buffer()])?;
+        // Every segment binds the whole bias.
+        let limit = self.limits().max_storage_buffer_binding_size;
+        if b.data_bytes() > limit {
+            return Err(Error::TooLarge {
+                what: "the bias",
+                bytes: b.data_bytes(),
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
         // Where the adapter reads uniform buffers faster (CPU adapters), the
         // bias is copied into one by the encoder, ahead of the kernel.
         let staged;
-        let (kernel_pair, bias) =
-            if self.info().uniform_bias && x.cols() <= UNIFORM_BIAS_COLUMNS && !x.is_empty() {
-                staged =
-                    buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * ELEMENT_BYTES)?;
-                self.capture("staging the bias", || {
-                    encoder.copy_buffer_to_buffer(b.buffer(), 0, &staged, 0, b.data_bytes());
-                })?;
-                (
-                    [
-                        Kernel::BiasActivationForwardUniformBias,
-                        Kernel::BiasActivationForwardMaskUniformBias,
-                    ],
-                    Binding::whole(&staged),
-                )
-            } else {
-                (
-                    [
-                        Kernel::BiasActivationForward,
-                        Kernel::BiasActivationForwardMask,
-                    ],
-                    b.binding(),
-                )
-            };
+        // A caller's bias without COPY_SRC is read from storage instead.
+        let stageable = b.buffer().usage().contains(wgpu::BufferUsages::COPY_SRC);
+        let (kernel_pair, bias) = if self.info().uniform_bias
+            && x.cols() <= UNIFORM_BIAS_COLUMNS
+            && !x.is_empty()
+            && stageable
+        {
+            staged = buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * ELEMENT_BYTES)?;
+            self.capture("staging the bias", || {
+                encoder.copy_buffer_to_buffer(b.buffer(), b.offset(), &staged, 0, b.data_bytes());
+            })?;
+            (
+                [
+                    Kernel::BiasActivationForwardUniformBias,
+                    Kernel::BiasActivationForwardMaskUniformBias,
+                ],
+                Binding::whole(&staged),
+            )
+        } else {
+            (
+                [
+                    Kernel::BiasActivationForward,
+                    Kernel::BiasActivationForwardMask,
+                ],
+                b.binding(),
+            )
+        };
         record_forward(
             self,
             encoder,
@@ -265,9 +270,15 @@ impl Gpu {
                 kind,
                 plain: kernel_pair[0],
                 with_mask: kernel_pair[1],
+                cols: Some(x.cols()),
             },
             params,
-            &[x.vector_binding(), bias, y.vector_binding()],
+            &[
+                Operand::Input(x),
+                Operand::Whole(bias),
+                Operand::Output(y),
+                Operand::Params,
+            ],
             x.len(),
             mask,
         )
@@ -288,6 +299,7 @@ impl Gpu {
         db: &Tensor,
     ) -> Result<()> {
         activation.validate()?;
+        self.ensure_alive()?;
         self.ensure_same(dy.gpu(), "upstream gradient")?;
         self.ensure_same(mask.gpu(), "mask")?;
         self.ensure_same(dx.gpu(), "gradient output")?;
@@ -303,20 +315,42 @@ impl Gpu {
             )?;
         }
         same_len("bias gradient (one per column)", cols, db.len())?;
-        not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
-        not_aliased("bias gradient", db.buffer(), &[dy.buffer(), dx.buffer()])?;
+        not_aliased(
+            "gradient output",
+            dx.buffer(),
+            &[dy.buffer(), mask.buffer()],
+        )?;
+        not_aliased(
+            "bias gradient",
+            db.buffer(),
+            &[dy.buffer(), dx.buffer(), mask.buffer()],
+        )?;
         if cols == 0 {
             return Ok(());
         }
         let rows = dy.len() / cols;
         if rows == 0 {
             // A sum over no rows is zero; no kernel runs to write it.
+            buffer::require_usage("bias gradient", db.buffer(), wgpu::BufferUsages::COPY_DST)?;
             return self.capture("clearing the bias gradient", || {
-                encoder.clear_buffer(db.buffer(), 0, Some(db.data_bytes()));
+                encoder.clear_buffer(db.buffer(), db.offset(), Some(db.data_bytes()));
             });
         }
         let tile = BackwardTiling::new(rows, cols);
+        // Larger than one binding: whole row blocks at a time, each group
+        // starting at an offset every operand can be bound at.
+        let group_rows = self.backward_group_rows(&tile, rows, cols)?;
         let block_sums_len = tile.row_blocks * cols;
+        // Every dispatch binds all the block sums (1/32 to 1/8192 of dy).
+        let limit = self.limits().max_storage_buffer_binding_size;
+        if block_sums_len as u64 * ELEMENT_BYTES > limit {
+            return Err(Error::TooLarge {
+                what: "the bias gradient's partial sums (one per block of rows and column)",
+                bytes: block_sums_len as u64 * ELEMENT_BYTES,
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
         let bytes = buffer::storage_bytes(self, block_sums_len, "bias-gradient block sums")?;
         let block_sums = buffer::allocate(self, bytes, "wgpu-activations block sums")?;
         let block_sums = Binding {
@@ -324,28 +358,43 @@ impl Gpu {
             offset: 0,
             bytes: block_sums_len as u64 * ELEMENT_BYTES,
         };
-        let params = buffer::uniform(
-            self,
-            &Params {
-                cols: u32_of(cols, "columns")?,
-                tile_cols: tile.tile_cols as u32,
-                ..Params::new(activation)
-            },
-        )?;
-        dispatch::record(
-            self,
-            encoder,
-            Kernel::BiasActivationBackward,
-            Kind::of(activation),
-            &[
-                dy.binding(),
-                mask.binding(),
-                dx.binding(),
-                block_sums,
-                Binding::whole(&params),
-            ],
-            Grid::Workgroups(tile.workgroups()),
-        )?;
+        let mut first_row = 0;
+        while first_row < rows {
+            let group = group_rows.min(rows - first_row);
+            let first = (first_row * cols) as u64;
+            let elements = (group * cols) as u64;
+            let params = buffer::uniform(
+                self,
+                &Params {
+                    cols: u32_of(cols, "columns")?,
+                    tile_cols: tile.tile_cols as u32,
+                    first_row_block: (first_row / tile.rows_per_block) as u32,
+                    ..Params::new(activation)
+                },
+            )?;
+            let mask_words = Binding {
+                buffer: mask.buffer(),
+                offset: mask.offset() + first / 32 * ELEMENT_BYTES,
+                bytes: elements.div_ceil(32) * ELEMENT_BYTES,
+            };
+            dispatch::record(
+                self,
+                encoder,
+                Kernel::BiasActivationBackward,
+                Kind::of(activation),
+                &[
+                    elements_of(dy, first, elements),
+                    mask_words,
+                    elements_of(dx, first, elements),
+                    block_sums,
+                    Binding::whole(&params),
+                ],
+                Grid::Workgroups(
+                    tile.column_tiles as u64 * group.div_ceil(tile.rows_per_block) as u64,
+                ),
+            )?;
+            first_row += group;
+        }
         dispatch::record(
             self,
             encoder,
@@ -355,6 +404,55 @@ impl Gpu {
             Grid::Workgroups(cols.div_ceil(WORKGROUP_SIZE as usize) as u64),
         )
     }
+
+    /// Rows per dispatch of the fused backward: all of them where they fit
+    /// one binding, else whole row blocks (so each
+    /// block's sums come from one dispatch), a row count whose first
+    /// element is a segment quantum (so `dy`, `dx` and the mask words all
+    /// start at a bindable offset), and within one storage binding.
+    fn backward_group_rows(
+        &self,
+        tile: &BackwardTiling,
+        rows: usize,
+        cols: usize,
+    ) -> Result<usize> {
+        let limit = self.limits().max_storage_buffer_binding_size;
+        let rows_in_binding = (limit / (cols as u64 * ELEMENT_BYTES)) as usize;
+        if rows <= rows_in_binding {
+            return Ok(rows);
+        }
+        let quantum = segments::segment_quantum(self) as usize;
+        // Both are powers of two, so the larger is a multiple of the smaller.
+        let step = tile
+            .rows_per_block
+            .max(quantum / greatest_common_divisor(cols, quantum));
+        let group = rows_in_binding / step * step;
+        if group == 0 {
+            return Err(Error::TooLarge {
+                what: "the fused backward's smallest group of whole rows",
+                bytes: (step * cols) as u64 * ELEMENT_BYTES,
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
+        Ok(group)
+    }
+}
+
+/// `elements` elements of `tensor` from element `first`, bound exactly.
+fn elements_of(tensor: &Tensor, first: u64, elements: u64) -> Binding<'_> {
+    Binding {
+        buffer: tensor.buffer(),
+        offset: tensor.offset() + first * ELEMENT_BYTES,
+        bytes: elements * ELEMENT_BYTES,
+    }
+}
+
+fn greatest_common_divisor(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// How `bias_activation_backward` covers `[rows, cols]`: workgroups of
@@ -363,6 +461,7 @@ impl Gpu {
 struct BackwardTiling {
     tile_cols: usize,
     column_tiles: usize,
+    rows_per_block: usize,
     row_blocks: usize,
 }
 
@@ -372,15 +471,12 @@ impl BackwardTiling {
         // A power of two, so lanes = workgroup / tile_cols is exact and the
         // lanes' tree reduction halves evenly.
         let tile_cols = cols.next_power_of_two().min(workgroup);
-        let lanes = workgroup / tile_cols;
+        let rows_per_block = workgroup / tile_cols * ROWS_PER_INVOCATION;
         Self {
             tile_cols,
             column_tiles: cols.div_ceil(tile_cols),
-            row_blocks: rows.div_ceil(lanes * ROWS_PER_INVOCATION),
+            rows_per_block,
+            row_blocks: rows.div_ceil(rows_per_block),
         }
-    }
-
-    fn workgroups(&self) -> u64 {
-        self.column_tiles as u64 * self.row_blocks as u64
     }
 }

@@ -8,6 +8,7 @@ mod activation;
 mod bias;
 pub(crate) mod dispatch;
 mod relu;
+pub(crate) mod segments;
 
 pub use bias::bias_gradient_error_bound;
 
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
 use crate::pipeline::Kernel;
-use dispatch::{Binding, Grid};
+use segments::{ElementwiseOp, Operand};
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
 fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
@@ -33,8 +34,9 @@ fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
 }
 
 /// Errors with [`Error::Aliasing`] if `output` is one of `inputs`: wgpu
-/// refuses a buffer bound both read-only and writable in one dispatch.
-/// All buffers must come from one device (checked before).
+/// refuses a buffer bound both read-only and writable in one dispatch, even
+/// at disjoint ranges. All buffers must come from one device (checked
+/// before).
 fn not_aliased(what: &'static str, output: &wgpu::Buffer, inputs: &[&wgpu::Buffer]) -> Result<()> {
     if inputs.contains(&output) {
         Err(Error::Aliasing { what })
@@ -59,56 +61,58 @@ struct ForwardKernels {
     kind: Kind,
     plain: Kernel,
     with_mask: Kernel,
+    /// The row length, for the fused bias kernels.
+    cols: Option<usize>,
 }
 
 /// Errors unless the optional output mask is from `gpu` and covers
 /// `elements`. Forward ops check it with their other operands, before
 /// recording anything, so a failed op leaves the encoder untouched.
-fn check_mask(gpu: &Gpu, mask: Option<&Mask>, elements: usize) -> Result<()> {
+fn check_mask(
+    gpu: &Gpu,
+    mask: Option<&Mask>,
+    elements: usize,
+    inputs: &[&wgpu::Buffer],
+) -> Result<()> {
     if let Some(mask) = mask {
         gpu.ensure_same(mask.gpu(), "mask")?;
         same_len("mask", elements, mask.len())?;
+        not_aliased("mask", mask.buffer(), inputs)?;
     }
     Ok(())
 }
 
 /// What every element-wise forward op does once its operands, the mask
-/// included ([`check_mask`]), are checked: records nothing for zero
-/// elements, then one dispatch of `plain` with `operands` and the parameter
-/// block (its `len` set to `elements`), or of `with_mask`, whose last
-/// binding is the mask.
+/// included ([`check_mask`]), are checked: `plain` over `operands` (in
+/// binding order, the parameter block included), or `with_mask`, whose
+/// last binding is the mask.
 fn record_forward(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
     kernels: ForwardKernels,
     params: Params,
-    operands: &[Binding<'_>],
+    operands: &[Operand<'_>],
     elements: usize,
     mask: Option<&Mask>,
 ) -> Result<()> {
-    if elements == 0 {
-        return Ok(());
-    }
-    let params = Params {
-        len: u32_of(elements, "elements")?,
-        ..params
-    };
-    let params = buffer::uniform(gpu, &params)?;
-    let mut bindings = operands.to_vec();
-    bindings.push(Binding::whole(&params));
+    let mut operands = operands.to_vec();
     let kernel = match mask {
         None => kernels.plain,
         Some(mask) => {
-            bindings.push(mask.binding());
+            operands.push(Operand::MaskOut(mask));
             kernels.with_mask
         }
     };
-    dispatch::record(
+    segments::record(
         gpu,
         encoder,
-        kernel,
-        kernels.kind,
-        &bindings,
-        Grid::Chunks(elements),
+        &ElementwiseOp {
+            kernel,
+            kind: kernels.kind,
+            params,
+            operands: &operands,
+            elements,
+            cols: kernels.cols,
+        },
     )
 }

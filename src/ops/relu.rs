@@ -1,9 +1,9 @@
 //! ReLU forward, out-of-place and in-place.
 
-use crate::activation::Kind;
+use crate::activation::{Kind, Params};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::ops::dispatch::{self, Grid};
+use crate::ops::segments::{self, ElementwiseOp, Operand};
 use crate::ops::{not_aliased, same_len};
 use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
@@ -54,13 +54,17 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
-        dispatch::record(
+        segments::record(
             self,
             encoder,
-            Kernel::ReluForward,
-            Kind::Relu,
-            &[x.vector_binding(), y.vector_binding()],
-            Grid::Chunks(x.len()),
+            &ElementwiseOp {
+                kernel: Kernel::ReluForward,
+                kind: Kind::Relu,
+                params: Params::default(),
+                operands: &[Operand::Input(x), Operand::Output(y)],
+                elements: x.len(),
+                cols: None,
+            },
         )
     }
 
@@ -71,13 +75,17 @@ impl Gpu {
         x: &mut Tensor,
     ) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
-        dispatch::record(
+        segments::record(
             self,
             encoder,
-            Kernel::ReluForwardInPlace,
-            Kind::Relu,
-            &[x.vector_binding()],
-            Grid::Chunks(x.len()),
+            &ElementwiseOp {
+                kernel: Kernel::ReluForwardInPlace,
+                kind: Kind::Relu,
+                params: Params::default(),
+                operands: &[Operand::InOut(x)],
+                elements: x.len(),
+                cols: None,
+            },
         )
     }
 }
