@@ -540,7 +540,19 @@ impl Gpu {
         context: &str,
         encoder: wgpu::CommandEncoder,
     ) -> Result<wgpu::SubmissionIndex> {
-        self.capture(context, || self.inner.queue.submit([encoder.finish()]))
+        let submitted = self.capture(context, || self.inner.queue.submit([encoder.finish()]));
+        if let Err(Error::Wgpu { .. }) = &submitted {
+            // On a lost device the submit fails validation before the lost
+            // callback has run: that runs on a poll once the queue is empty,
+            // which a non-blocking poll may not see (work can still be
+            // queued). Only on this error path, and bounded.
+            let _ = self.inner.device.poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(std::time::Duration::from_secs(1)),
+            });
+            self.ensure_alive()?;
+        }
+        submitted
     }
 
     /// Blocks until `submission` (or everything, for `None`) has finished.
