@@ -5,24 +5,10 @@
 mod common;
 
 use common::{
-    LENGTHS, NARROW, activations, assert_agrees, assert_bit_exact, gpu, gpu_with_shape,
-    length_past_one_dispatch_dimension,
+    LENGTHS, NARROW, activations, assert_agrees, assert_bit_exact, backward_flushed, gpu,
+    gpu_with_shape, length_past_one_dispatch_dimension,
 };
 use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu, sample};
-
-fn flushed_backward(activation: Activation, dy: &[f32], mask: &[u32]) -> Vec<f32> {
-    dy.iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            cpu::backward_element(
-                activation,
-                cpu::mask_bit_at(mask, i),
-                d,
-                cpu::Subnormals::FlushToZero,
-            )
-        })
-        .collect()
-}
 
 fn check_backward(gpu: &Gpu, activation: Activation, len: usize, seed: u64) {
     let what = format!("{activation} backward len {len}");
@@ -30,7 +16,7 @@ fn check_backward(gpu: &Gpu, activation: Activation, len: usize, seed: u64) {
     let dy_data = sample::activations(len, seed + 1000);
     let (_, mask_words) = cpu::forward_with_mask(activation, &x_data);
     let expected = cpu::backward(activation, &dy_data, &mask_words);
-    let flushed = flushed_backward(activation, &dy_data, &mask_words);
+    let flushed = backward_flushed(activation, &dy_data, &mask_words);
     // The reference's two forms agree, so one expectation serves both ops.
     assert_eq!(
         common::bits(&expected),

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{activations, assert_agrees, gpu};
+use common::{DbComparison, activations, assert_agrees, assert_db_within_bound, compare_db, gpu};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgpu_activations::cpu::{self, Subnormals};
@@ -128,78 +128,8 @@ fn run(gpu: &Gpu, activation: Activation, case: &Case, mask_words: &[u32]) -> (V
     (dx.download().unwrap(), db.download().unwrap())
 }
 
-/// How a GPU bias gradient compares with the f64 sums of the reference's dx.
-#[derive(Debug, Default)]
-struct GradientComparison {
-    /// One line per column that breaks a rule.
-    failures: Vec<String>,
-    /// Columns held to the error bound (absolute sum at most f32::MAX).
-    bounded: usize,
-    /// The largest |db - exact| / bound over those columns.
-    max_ratio: f64,
-    /// Columns whose f64 sum is NaN.
-    nan: usize,
-    /// Columns whose f64 sum is ±inf.
-    infinite: usize,
-}
-
-/// Compares `db` column by column with the f64 sums of `dx` (the reference's,
-/// exact) over `rows` rows:
-/// - the f64 sum is NaN: db must be NaN;
-/// - the absolute sum is at most f32::MAX: no f32 partial sum can overflow,
-///   so |db - exact| <= bias_gradient_error_bound (which a NaN or inf fails);
-/// - the f64 sum is ±inf (no NaN and no opposite inf in the column): db is
-///   that inf, or NaN where an f32 partial sum overflowed the other way;
-/// - a finite sum whose partial sums may overflow f32: within the bound, or
-///   not finite (an overflowed partial sum never becomes finite again).
-fn compare_bias_gradient(db: &[f32], dx: &[f32], rows: usize) -> GradientComparison {
-    let cols = db.len();
-    let sums = cpu::column_sums(dx, cols);
-    let abs: Vec<f32> = dx.iter().map(|v| v.abs()).collect();
-    let abs_sums = cpu::column_sums(&abs, cols);
-    let mut comparison = GradientComparison::default();
-    for c in 0..cols {
-        let (g, exact, abs_sum) = (db[c], sums[c], abs_sums[c]);
-        let bound = bias_gradient_error_bound(rows, abs_sum);
-        let error = (f64::from(g) - exact).abs();
-        let agrees = if exact.is_nan() {
-            comparison.nan += 1;
-            g.is_nan()
-        } else if abs_sum <= f64::from(f32::MAX) {
-            comparison.bounded += 1;
-            comparison.max_ratio = comparison.max_ratio.max(error / bound);
-            error <= bound
-        } else if exact.is_infinite() {
-            comparison.infinite += 1;
-            f64::from(g) == exact || g.is_nan()
-        } else {
-            !g.is_finite() || error <= bound
-        };
-        if !agrees {
-            comparison.failures.push(format!(
-                "column {c}: gpu {g:e} ({:#010x}), exact {exact:e}, abs sum {abs_sum:e}, bound {bound:e}",
-                g.to_bits()
-            ));
-        }
-    }
-    comparison
-}
-
-/// [`compare_bias_gradient`] that panics on any failure.
-fn assert_bias_gradient(what: &str, db: &[f32], dx: &[f32], rows: usize) -> GradientComparison {
-    let comparison = compare_bias_gradient(db, dx, rows);
-    assert!(
-        comparison.failures.is_empty(),
-        "{what}: db differs in {} of {} columns; first: {}",
-        comparison.failures.len(),
-        db.len(),
-        comparison.failures[0]
-    );
-    comparison
-}
-
 /// Runs `case` and checks dx and db against the reference.
-fn check(gpu: &Gpu, activation: Activation, case: &Case, what: &str) -> GradientComparison {
+fn check(gpu: &Gpu, activation: Activation, case: &Case, what: &str) -> DbComparison {
     let what = format!("{what} {activation} {}x{}", case.rows(), case.cols());
     let (dx, db) = run(gpu, activation, case, &case.mask);
     assert_agrees(
@@ -209,7 +139,7 @@ fn check(gpu: &Gpu, activation: Activation, case: &Case, what: &str) -> Gradient
         &case.dx,
         &case.dx_flushed,
     );
-    assert_bias_gradient(&what, &db, &case.dx, case.rows())
+    assert_db_within_bound(&what, &db, &case.dx, case.rows())
 }
 
 #[test]
@@ -312,7 +242,7 @@ fn error_bound_holds_and_is_not_vacuous() {
         let case = Case::well_behaved(activation, shape, 10);
         let (dx, db) = run(&gpu, activation, &case, &case.mask);
         assert_agrees("dx", &case.dy, &dx, &case.dx, &case.dx_flushed);
-        let comparison = assert_bias_gradient(&format!("{activation}"), &db, &case.dx, rows);
+        let comparison = assert_db_within_bound(&format!("{activation}"), &db, &case.dx, rows);
         eprintln!(
             "{activation} 1000x257: max error / bound = {:.3e}",
             comparison.max_ratio
@@ -328,7 +258,7 @@ fn error_bound_holds_and_is_not_vacuous() {
             .zip(&abs_sums)
             .map(|(&g, &abs_sum)| g + (10.0 * bias_gradient_error_bound(rows, abs_sum)) as f32)
             .collect();
-        let caught = compare_bias_gradient(&planted, &case.dx, rows);
+        let caught = compare_db(&planted, &case.dx, rows);
         assert_eq!(
             caught.failures.len(),
             shape[1],
@@ -338,7 +268,7 @@ fn error_bound_holds_and_is_not_vacuous() {
         // also a small fraction of each column's magnitude.
         let mut one = db.clone();
         one[100] -= (10.0 * bias_gradient_error_bound(rows, abs_sums[100])) as f32;
-        let caught = compare_bias_gradient(&one, &case.dx, rows);
+        let caught = compare_db(&one, &case.dx, rows);
         assert_eq!(
             caught.failures.len(),
             1,
@@ -415,7 +345,7 @@ fn garbage_in_the_masks_unused_bits_never_leaks() {
                     &case.dx,
                     &case.dx_flushed,
                 );
-                assert_bias_gradient(&what, &db, &case.dx, shape[0]);
+                assert_db_within_bound(&what, &db, &case.dx, shape[0]);
             }
         }
     }
@@ -440,7 +370,7 @@ fn recorded_bias_backward_runs_in_the_callers_encoder_and_submit() {
     let dx = dx.download().unwrap();
     assert_agrees("recorded dx", &case.dy, &dx, &case.dx, &case.dx_flushed);
     let db = db.download().unwrap();
-    assert_bias_gradient("recorded db", &db, &case.dx, case.rows());
+    assert_db_within_bound("recorded db", &db, &case.dx, case.rows());
     assert_eq!(
         common::bits(&db_copy.download().unwrap()),
         common::bits(&db)

@@ -11,10 +11,11 @@
 mod common;
 
 use common::{
-    NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_exact, assert_unchanged,
-    bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at, special_value_grid,
+    BiasRefs, NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_within_flush,
+    assert_unchanged, bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at,
+    special_value_grid,
 };
-use wgpu_activations::cpu::{self, Subnormals};
+use wgpu_activations::cpu;
 use wgpu_activations::sample;
 use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
 
@@ -33,85 +34,6 @@ const SHAPES: &[[usize; 2]] = &[
     [5, 0],
 ];
 
-/// The reference for `activation(x + b)`: exact, and with subnormals flushed
-/// (the one deviation a GPU is allowed).
-struct Reference {
-    y: Vec<f32>,
-    mask: Vec<u32>,
-    y_flushed: Vec<f32>,
-    mask_flushed: Vec<u32>,
-}
-
-impl Reference {
-    fn new(activation: Activation, x: &[f32], b: &[f32]) -> Self {
-        let (y, mask) = cpu::bias_forward_with_mask(activation, x, b);
-        // The flushed alternative: the flushed sum, then the activation (and
-        // the mask bit) of that sum, flushing its multiply too.
-        let sum = cpu::bias_add(x, b, Subnormals::FlushToZero);
-        let y_flushed = sum
-            .iter()
-            .map(|&v| cpu::activate_with(activation, v, Subnormals::FlushToZero))
-            .collect();
-        let mask_flushed = cpu::pack_mask(sum.iter().map(|&v| cpu::mask_bit(activation, v)));
-        Self {
-            y,
-            mask,
-            y_flushed,
-            mask_flushed,
-        }
-    }
-}
-
-/// Asserts a GPU mask of `len` elements agrees with the reference: each bit
-/// equals the exact reference's bit or the flushed one's (a GPU that flushes
-/// a subnormal sum decides that element's bit on the flushed sum), and the
-/// unused bits of the last word are zero. Returns how many bits needed the
-/// allowance.
-fn assert_mask_agrees(
-    what: &str,
-    len: usize,
-    gpu: &[u32],
-    exact: &[u32],
-    flushed: &[u32],
-) -> usize {
-    assert_eq!(gpu.len(), cpu::mask_words(len), "{what}: words");
-    assert_eq!(exact.len(), gpu.len(), "{what}: reference words");
-    if exact == flushed {
-        // No subnormal sum here: nothing to allow.
-        assert_mask_exact(what, gpu, exact);
-        return 0;
-    }
-    if gpu == exact {
-        return 0;
-    }
-    let mut allowed = 0;
-    for i in 0..len {
-        let g = cpu::mask_bit_at(gpu, i);
-        if g == cpu::mask_bit_at(exact, i) {
-            continue;
-        }
-        assert_eq!(
-            g,
-            cpu::mask_bit_at(flushed, i),
-            "{what}: element {i} (word {}): gpu {:#034b}, cpu {:#034b}, flushed {:#034b}",
-            i / 32,
-            gpu[i / 32],
-            exact[i / 32],
-            flushed[i / 32]
-        );
-        allowed += 1;
-    }
-    if !len.is_multiple_of(32) {
-        let last = gpu[gpu.len() - 1];
-        assert_eq!(
-            last >> (len % 32),
-            0,
-            "{what}: bits past element {len} in the last word {last:#034b}"
-        );
-    }
-    allowed
-}
-
 /// Runs both convenience forms on `x` of `shape` and `b`, and checks `y`
 /// (with and without mask) and the mask against the reference, and that the
 /// two forms give the same `y`. Returns how many values and bits needed the
@@ -125,7 +47,7 @@ fn check_forward(
 ) -> usize {
     let [rows, cols] = shape;
     let what = format!("bias {activation} {rows}x{cols}");
-    let reference = Reference::new(activation, x, b);
+    let reference = BiasRefs::new(activation, x, b);
     let x_tensor = Tensor::from_slice_with_shape(gpu, x, &shape).unwrap();
     let b_tensor = Tensor::from_slice(gpu, b).unwrap();
 
@@ -155,7 +77,7 @@ fn check_forward(
         &reference.y,
         &reference.y_flushed,
     );
-    allowed += assert_mask_agrees(
+    allowed += assert_mask_within_flush(
         &format!("{what}: mask"),
         x.len(),
         &mask.download().unwrap(),
@@ -299,8 +221,8 @@ fn bias_relu_is_bias_activation_of_relu() {
         &y.download().unwrap(),
         &general,
     );
-    let reference = Reference::new(Activation::Relu, &x, &b);
-    assert_mask_agrees(
+    let reference = BiasRefs::new(Activation::Relu, &x, &b);
+    assert_mask_within_flush(
         "bias_relu_with_mask mask",
         x.len(),
         &mask.download().unwrap(),
@@ -340,7 +262,7 @@ fn recorded_bias_forward_runs_in_the_callers_encoder_and_submit() {
     encoder.copy_buffer_to_buffer(y.buffer(), 0, copy.buffer(), 0, len as u64 * 4);
     gpu.queue().submit([encoder.finish()]);
 
-    let reference = Reference::new(activation, &x, &b);
+    let reference = BiasRefs::new(activation, &x, &b);
     let y = y.download().unwrap();
     assert_agrees("recorded y", &x, &y, &reference.y, &reference.y_flushed);
     let y_masked = y_masked.download().unwrap();
@@ -352,7 +274,7 @@ fn recorded_bias_forward_runs_in_the_callers_encoder_and_submit() {
         &reference.y_flushed,
     );
     assert_bit_exact("recorded y without vs with mask", &x, &y, &y_masked);
-    assert_mask_agrees(
+    assert_mask_within_flush(
         "recorded mask",
         len,
         &mask.download().unwrap(),

@@ -21,11 +21,13 @@ mod common;
 use std::sync::OnceLock;
 
 use common::{
-    activations, assert_agrees, assert_bit_exact, assert_mask_exact, bits, gpu, gpu_with_shape,
+    BiasRefs, activations, assert_agrees, assert_bit_exact, assert_mask_exact,
+    assert_mask_within_flush, backward_flushed, bias_values, bits, forward_flushed, gpu,
+    gpu_with_shape,
 };
 use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::sample::{self, SPECIAL_BITS};
-use wgpu_activations::{Activation, Error, Gpu, GpuOptions, KernelShape, Mask, Tensor};
+use wgpu_activations::sample;
+use wgpu_activations::{Error, Gpu, GpuOptions, KernelShape, Mask, Tensor};
 
 const fn shape(workgroup_size: u32, chunks_per_invocation: u32) -> KernelShape {
     KernelShape {
@@ -113,26 +115,6 @@ impl SameBits {
     }
 }
 
-fn flushed_forward(activation: Activation, x: &[f32]) -> Vec<f32> {
-    x.iter()
-        .map(|&v| cpu::activate_with(activation, v, Subnormals::FlushToZero))
-        .collect()
-}
-
-fn flushed_backward(activation: Activation, dy: &[f32], mask: &[u32]) -> Vec<f32> {
-    dy.iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            cpu::backward_element(
-                activation,
-                cpu::mask_bit_at(mask, i),
-                d,
-                Subnormals::FlushToZero,
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn relu_is_the_same_bits_with_every_shape() {
     let Some(gpus) = shaped_gpus() else { return };
@@ -164,7 +146,7 @@ fn activation_with_mask_is_the_same_bits_with_every_shape() {
         for &len in LENGTHS {
             let input = sample::activations(len, (a * 1000 + len) as u64);
             let (expected_y, expected_mask) = cpu::forward_with_mask(activation, &input);
-            let flushed_y = flushed_forward(activation, &input);
+            let flushed_y = forward_flushed(activation, &input);
             let mut same = SameBits::default();
             for (shape, gpu) in gpus {
                 let what = format!("{activation} with mask {shape} len {len}");
@@ -192,7 +174,7 @@ fn backward_is_the_same_bits_with_every_shape() {
             let dy_data = sample::activations(len, seed + 500);
             let (_, mask_words) = cpu::forward_with_mask(activation, &x_data);
             let expected = cpu::backward(activation, &dy_data, &mask_words);
-            let flushed = flushed_backward(activation, &dy_data, &mask_words);
+            let flushed = backward_flushed(activation, &dy_data, &mask_words);
             let mut same_from_mask = SameBits::default();
             let mut same_from_input = SameBits::default();
             for (shape, gpu) in gpus {
@@ -238,46 +220,6 @@ fn bias_shapes() -> Vec<[usize; 2]> {
     shapes
 }
 
-/// A bias of `cols` sample values; short rows skip the leading special values
-/// so that not every element is a NaN plus something (as in bias_forward.rs).
-fn bias_values(cols: usize, seed: u64) -> Vec<f32> {
-    let skip = if cols > 2 * SPECIAL_BITS.len() {
-        0
-    } else {
-        SPECIAL_BITS.len()
-    };
-    sample::activations(cols + skip, seed)[skip..].to_vec()
-}
-
-/// Asserts a GPU mask agrees with the reference of `x + b`: each bit that of
-/// the exact sum or of the flushed sum (a GPU that flushes a subnormal sum
-/// decides the bit on the flushed one), unused bits of the last word zero.
-fn assert_mask_agrees(what: &str, len: usize, gpu: &[u32], exact: &[u32], flushed: &[u32]) {
-    assert_eq!(gpu.len(), cpu::mask_words(len), "{what}: words");
-    if exact == flushed || gpu == exact {
-        assert_mask_exact(what, gpu, exact);
-        return;
-    }
-    for i in 0..len {
-        let g = cpu::mask_bit_at(gpu, i);
-        if g != cpu::mask_bit_at(exact, i) {
-            assert_eq!(
-                g,
-                cpu::mask_bit_at(flushed, i),
-                "{what}: element {i} (word {}): gpu {:#034b}, cpu {:#034b}, flushed {:#034b}",
-                i / 32,
-                gpu[i / 32],
-                exact[i / 32],
-                flushed[i / 32]
-            );
-        }
-    }
-    if !len.is_multiple_of(32) {
-        let last = gpu[gpu.len() - 1];
-        assert_eq!(last >> (len % 32), 0, "{what}: bits past element {len}");
-    }
-}
-
 #[test]
 fn bias_forward_with_mask_is_the_same_bits_with_every_shape() {
     let Some(gpus) = shaped_gpus() else { return };
@@ -287,11 +229,7 @@ fn bias_forward_with_mask_is_the_same_bits_with_every_shape() {
             let seed = (a * 1000 + s) as u64;
             let x_data = sample::activations(len, seed);
             let b_data = bias_values(cols, seed + 500);
-            let (expected_y, expected_mask) =
-                cpu::bias_forward_with_mask(activation, &x_data, &b_data);
-            let sum = cpu::bias_add(&x_data, &b_data, Subnormals::FlushToZero);
-            let flushed_y = flushed_forward(activation, &sum);
-            let flushed_mask = cpu::pack_mask(sum.iter().map(|&v| cpu::mask_bit(activation, v)));
+            let refs = BiasRefs::new(activation, &x_data, &b_data);
             let mut same_y = SameBits::default();
             let mut same_mask = SameBits::default();
             for (shape, gpu) in gpus {
@@ -301,13 +239,13 @@ fn bias_forward_with_mask_is_the_same_bits_with_every_shape() {
                 let (y, mask) = gpu.bias_activation_with_mask(activation, &x, &b).unwrap();
                 let y = y.download().unwrap();
                 let mask = mask.download().unwrap();
-                assert_agrees(&format!("{what}: y"), &x_data, &y, &expected_y, &flushed_y);
-                assert_mask_agrees(
+                assert_agrees(&format!("{what}: y"), &x_data, &y, &refs.y, &refs.y_flushed);
+                assert_mask_within_flush(
                     &format!("{what}: mask"),
                     len,
                     &mask,
-                    &expected_mask,
-                    &flushed_mask,
+                    &refs.mask,
+                    &refs.mask_flushed,
                 );
                 same_y.check(&format!("{what}: y"), *shape, bits(&y));
                 same_mask.check(&format!("{what}: mask"), *shape, mask);
@@ -358,7 +296,7 @@ fn bias_backward_is_the_same_bits_with_every_shape() {
             let b_data = bias_values(cols, seed + 2);
             let (_, mask_words) = cpu::bias_forward_with_mask(activation, &x_data, &b_data);
             let expected = cpu::backward(activation, &dy_data, &mask_words);
-            let flushed = flushed_backward(activation, &dy_data, &mask_words);
+            let flushed = backward_flushed(activation, &dy_data, &mask_words);
             let run = |gpu: &Gpu| {
                 let dy = Tensor::from_slice_with_shape(gpu, &dy_data, &[rows, cols]).unwrap();
                 let mask = Mask::from_words(gpu, &mask_words, len).unwrap();

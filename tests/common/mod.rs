@@ -4,7 +4,17 @@
 
 use std::sync::OnceLock;
 
+use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::{Activation, Gpu, GpuOptions, KernelShape, check};
+
+mod stress;
+mod views;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use stress::*;
+#[allow(unused_imports)]
+pub use views::*;
 
 /// The adapter `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` select, opened once per
 /// test binary and shared by its tests (which also exercises `Gpu` across
@@ -154,6 +164,200 @@ pub fn assert_mask_exact(what: &str, gpu: &[u32], cpu: &[u32]) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// References with subnormals flushed, and the checks that allow them: shared
+// by the stress engine (tests/common/stress.rs) and the op tests.
+
+/// `activation(x)` of every element with subnormals flushed (differs from
+/// the exact reference only for the leaky multiply).
+pub fn forward_flushed(activation: Activation, x: &[f32]) -> Vec<f32> {
+    x.iter()
+        .map(|&v| cpu::activate_with(activation, v, Subnormals::FlushToZero))
+        .collect()
+}
+
+/// `dx` from `dy` and packed mask words with the leaky multiply's subnormals
+/// flushed.
+pub fn backward_flushed(activation: Activation, dy: &[f32], words: &[u32]) -> Vec<f32> {
+    dy.iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let bit = cpu::mask_bit_at(words, i);
+            cpu::backward_element(activation, bit, d, Subnormals::FlushToZero)
+        })
+        .collect()
+}
+
+/// `activation(x)`, and the same with subnormals flushed (the one allowed
+/// deviation, which matters for the leaky multiply only).
+pub fn forward_refs(activation: Activation, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (cpu::forward(activation, x), forward_flushed(activation, x))
+}
+
+/// `dx` from `dy` and packed mask words, and the same with the leaky
+/// multiply's subnormals flushed.
+pub fn backward_refs(activation: Activation, dy: &[f32], words: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    (
+        cpu::backward(activation, dy, words),
+        backward_flushed(activation, dy, words),
+    )
+}
+
+/// The reference of the fused forward `activation(x + b)`: exact, and with
+/// the sum (and the leaky multiply) flushed, with the mask of each.
+pub struct BiasRefs {
+    /// `y`, exact.
+    pub y: Vec<f32>,
+    /// The packed mask of the exact sum.
+    pub mask: Vec<u32>,
+    /// `y` with subnormals flushed: the activation of the flushed sum,
+    /// flushing its multiply too.
+    pub y_flushed: Vec<f32>,
+    /// The packed mask of the flushed sum.
+    pub mask_flushed: Vec<u32>,
+}
+
+impl BiasRefs {
+    /// The reference for `x` of `[.., b.len()]` and `b`.
+    pub fn new(activation: Activation, x: &[f32], b: &[f32]) -> Self {
+        let (y, mask) = cpu::bias_forward_with_mask(activation, x, b);
+        let sum = cpu::bias_add(x, b, Subnormals::FlushToZero);
+        Self {
+            y,
+            mask,
+            y_flushed: forward_flushed(activation, &sum),
+            mask_flushed: cpu::pack_mask(sum.iter().map(|&v| cpu::mask_bit(activation, v))),
+        }
+    }
+}
+
+/// Asserts a GPU mask of `len` elements agrees with the reference: each bit
+/// equals the exact reference's or the flushed one's (a GPU that flushes a
+/// subnormal sum decides that element's bit on the flushed sum), and the
+/// unused bits of the last word are zero. Where the two references are the
+/// same words, the mask must be those words exactly. Returns how many bits
+/// needed the allowance.
+pub fn assert_mask_within_flush(
+    what: &str,
+    len: usize,
+    gpu: &[u32],
+    exact: &[u32],
+    flushed: &[u32],
+) -> usize {
+    assert_eq!(gpu.len(), cpu::mask_words(len), "{what}: words");
+    assert_eq!(exact.len(), gpu.len(), "{what}: reference words");
+    if exact == flushed {
+        // No subnormal sum here: nothing to allow.
+        assert_mask_exact(what, gpu, exact);
+        return 0;
+    }
+    if gpu == exact {
+        return 0;
+    }
+    let mut allowed = 0;
+    for i in 0..len {
+        let g = cpu::mask_bit_at(gpu, i);
+        if g == cpu::mask_bit_at(exact, i) {
+            continue;
+        }
+        assert_eq!(
+            g,
+            cpu::mask_bit_at(flushed, i),
+            "{what}: mask element {i} (word {}): gpu {:#034b}, cpu {:#034b}, flushed {:#034b}",
+            i / 32,
+            gpu[i / 32],
+            exact[i / 32],
+            flushed[i / 32]
+        );
+        allowed += 1;
+    }
+    if !len.is_multiple_of(32) {
+        let last = gpu[gpu.len() - 1];
+        assert_eq!(
+            last >> (len % 32),
+            0,
+            "{what}: bits past element {len} in the last mask word {last:#034b}"
+        );
+    }
+    allowed
+}
+
+/// How a GPU bias gradient compares with the f64 column sums of the
+/// reference's dx ([`compare_db`]).
+#[derive(Debug, Default)]
+pub struct DbComparison {
+    /// One line per column that breaks a rule, starting `column {c}:`.
+    pub failures: Vec<String>,
+    /// Columns held to the error bound (absolute sum at most f32::MAX).
+    pub bounded: usize,
+    /// The largest |db - exact| / bound over those columns.
+    pub max_ratio: f64,
+    /// Columns whose f64 sum is NaN.
+    pub nan: usize,
+    /// Columns whose f64 sum is ±inf.
+    pub infinite: usize,
+}
+
+/// Compares the bias gradient `db` of `rows` rows with the f64 column sums
+/// of the reference's `dx`, column by column (the rules of
+/// tests/bias_backward.rs):
+/// - the f64 sum is NaN: db must be NaN;
+/// - the absolute sum is at most f32::MAX: no f32 partial sum can overflow,
+///   so |db - exact| is within
+///   [`bias_gradient_error_bound`](wgpu_activations::bias_gradient_error_bound)
+///   (which a NaN or inf fails);
+/// - the f64 sum is ±inf (no NaN and no opposite inf in the column): db is
+///   that inf, or NaN where an f32 partial sum overflowed the other way;
+/// - a finite sum whose f32 partial sums may overflow: within the bound, or
+///   not finite (an overflowed partial sum never becomes finite again).
+pub fn compare_db(db: &[f32], dx: &[f32], rows: usize) -> DbComparison {
+    let cols = db.len();
+    let sums = cpu::column_sums(dx, cols);
+    let abs: Vec<f32> = dx.iter().map(|v| v.abs()).collect();
+    let abs_sums = cpu::column_sums(&abs, cols);
+    let mut comparison = DbComparison::default();
+    for c in 0..cols {
+        let (g, exact, abs_sum) = (db[c], sums[c], abs_sums[c]);
+        let bound = wgpu_activations::bias_gradient_error_bound(rows, abs_sum);
+        let error = (f64::from(g) - exact).abs();
+        let agrees = if exact.is_nan() {
+            comparison.nan += 1;
+            g.is_nan()
+        } else if abs_sum <= f64::from(f32::MAX) {
+            comparison.bounded += 1;
+            comparison.max_ratio = comparison.max_ratio.max(error / bound);
+            error <= bound
+        } else if exact.is_infinite() {
+            comparison.infinite += 1;
+            f64::from(g) == exact || g.is_nan()
+        } else {
+            !g.is_finite() || error <= bound
+        };
+        if !agrees {
+            comparison.failures.push(format!(
+                "column {c}: gpu {g:e} ({:#010x}), exact {exact:e}, abs sum {abs_sum:e}, bound {bound:e}",
+                g.to_bits()
+            ));
+        }
+    }
+    comparison
+}
+
+/// Asserts `db` of `rows` rows agrees with the reference's `dx` of
+/// `[rows, db.len()]` by the rules of [`compare_db`]; returns the comparison.
+pub fn assert_db_within_bound(what: &str, db: &[f32], dx: &[f32], rows: usize) -> DbComparison {
+    let cols = db.len();
+    assert_eq!(dx.len(), rows * cols, "{what}: dx of {rows}x{cols}");
+    let comparison = compare_db(db, dx, rows);
+    assert!(
+        comparison.failures.is_empty(),
+        "{what}: db differs in {} of {cols} columns ({rows} rows); first: {}",
+        comparison.failures.len(),
+        comparison.failures[0]
+    );
+    comparison
+}
+
 /// Every special value added to every special value: x is `[n, n]` with
 /// row r holding special value r, b is the special values, so element
 /// (r, c) of `x + b` is `specials[r] + specials[c]`, every pair once.
@@ -195,4 +399,59 @@ pub fn assert_unchanged(what: &str, tensor: &wgpu_activations::Tensor, data: &[f
         &tensor.download().unwrap(),
         data,
     );
+}
+
+// ---------------------------------------------------------------------------
+// Devices of one `wgpu::Instance`: shared by tests/bad_inputs.rs and
+// tests/errors.rs.
+
+/// A fresh `wgpu::Instance` and the adapter on it that `WGPU_BACKEND`,
+/// `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` pick (as [`gpu`] does), for
+/// tests that open devices of their own. `None` (skipped, or failed under
+/// `CI`) the same way as [`gpu`].
+pub fn instance_and_adapter() -> Option<(wgpu::Instance, wgpu::Adapter)> {
+    gpu()?;
+    let options = GpuOptions::from_env().unwrap();
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = options.backends;
+    let instance = wgpu::Instance::new(descriptor);
+    let adapter = pollster::block_on(async {
+        match options.adapter_name.as_deref() {
+            Some(name) => {
+                let name = name.to_lowercase();
+                instance
+                    .enumerate_adapters(options.backends)
+                    .await
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&name))
+            }
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: options.power_preference,
+                    ..Default::default()
+                })
+                .await
+                .ok(),
+        }
+    })
+    .expect("the adapter gpu() opened is there");
+    Some((instance, adapter))
+}
+
+/// Two devices of one adapter of one `wgpu::Instance`: the first wrapped in
+/// a `Gpu` (through [`Gpu::from_device`]), the second raw, so that a test
+/// can hand the `Gpu` buffers of a device wgpu can tell apart from its own.
+pub fn gpu_and_sibling_device() -> Option<(Gpu, wgpu::Device)> {
+    let (_instance, adapter) = instance_and_adapter()?;
+    let open = || {
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("sibling device"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .expect("a second device on the adapter")
+    };
+    let (device, queue) = open();
+    let (sibling, _sibling_queue) = open();
+    Some((Gpu::from_device(device, queue).unwrap(), sibling))
 }
