@@ -106,26 +106,47 @@ pub(crate) fn record(
     let mut first = 0;
     while first < body {
         let len = step.min(body - first);
-        let params = segment_params(gpu, op, first, len)?;
-        let bindings: Vec<Binding<'_>> = op
-            .operands
-            .iter()
-            .map(|operand| segment_binding(operand, first, len, &params))
-            .collect();
-        dispatch::record(
-            gpu,
-            encoder,
-            op.kernel,
-            op.kind,
-            &bindings,
-            Grid::Chunks(len as usize),
-        )?;
+        record_range(gpu, encoder, op, first, len, &[])?;
         first += len;
     }
     if body < elements {
         record_tail(gpu, encoder, op, body)?;
     }
     Ok(())
+}
+
+/// One dispatch of `op` over `[first, first + len)`: each operand bound at
+/// its part of that range, unless `relocated` gives it another binding (the
+/// tail's scratch buffers).
+fn record_range(
+    gpu: &Gpu,
+    encoder: &mut wgpu::CommandEncoder,
+    op: &ElementwiseOp<'_>,
+    first: u64,
+    len: u64,
+    relocated: &[Option<Binding<'_>>],
+) -> Result<()> {
+    let params = segment_params(gpu, op, first, len)?;
+    let bindings: Vec<Binding<'_>> = op
+        .operands
+        .iter()
+        .enumerate()
+        .map(|(index, operand)| {
+            relocated
+                .get(index)
+                .copied()
+                .flatten()
+                .unwrap_or_else(|| segment_binding(operand, first, len, &params))
+        })
+        .collect();
+    dispatch::record(
+        gpu,
+        encoder,
+        op.kernel,
+        op.kind,
+        &bindings,
+        Grid::Chunks(len as usize),
+    )
 }
 
 /// The parameter block of the segment `[first, first + len)`.
@@ -196,29 +217,35 @@ fn record_tail(
 ) -> Result<()> {
     let len = op.elements as u64 - first;
     let data_bytes = len * ELEMENT_BYTES;
-    // One small buffer per operand: wgpu refuses one buffer bound both
-    // read-only and writable in a dispatch, even at disjoint ranges.
-    let scratch: Vec<wgpu::Buffer> = op
+    let word = first / CHUNK_ELEMENTS * ELEMENT_BYTES;
+    // One small buffer per data or mask operand: wgpu refuses one buffer
+    // bound both read-only and writable in a dispatch, even at disjoint
+    // ranges.
+    let scratch: Vec<Option<wgpu::Buffer>> = op
         .operands
         .iter()
-        .map(|_| buffer::allocate(gpu, CHUNK_ELEMENTS * ELEMENT_BYTES, "wgpu-activations tail"))
+        .map(|operand| match operand {
+            Operand::Whole(_) | Operand::Params => Ok(None),
+            _ => buffer::allocate(gpu, CHUNK_ELEMENTS * ELEMENT_BYTES, "wgpu-activations tail")
+                .map(Some),
+        })
         .collect::<Result<_>>()?;
-    let word = first / CHUNK_ELEMENTS * ELEMENT_BYTES;
 
     gpu.capture("copying a view's last elements in", || {
-        for (index, operand) in op.operands.iter().enumerate() {
-            match *operand {
-                Operand::Input(t) | Operand::InOut(t) => encoder.copy_buffer_to_buffer(
-                    t.buffer(),
-                    t.offset() + first * ELEMENT_BYTES,
-                    &scratch[index],
-                    0,
-                    data_bytes,
-                ),
-                Operand::MaskIn(m) => encoder.copy_buffer_to_buffer(
+        for (operand, scratch) in op.operands.iter().zip(&scratch) {
+            match (*operand, scratch) {
+                (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => encoder
+                    .copy_buffer_to_buffer(
+                        t.buffer(),
+                        t.offset() + first * ELEMENT_BYTES,
+                        scratch,
+                        0,
+                        data_bytes,
+                    ),
+                (Operand::MaskIn(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
                     m.buffer(),
                     m.offset() + word,
-                    &scratch[index],
+                    scratch,
                     0,
                     ELEMENT_BYTES,
                 ),
@@ -226,45 +253,36 @@ fn record_tail(
             }
         }
     })?;
-    let params = segment_params(gpu, op, first, len)?;
-    let bindings: Vec<Binding<'_>> = op
+    let relocated: Vec<Option<Binding<'_>>> = op
         .operands
         .iter()
-        .enumerate()
-        .map(|(index, operand)| match operand {
-            Operand::Input(_) | Operand::Output(_) | Operand::InOut(_) => Binding {
-                buffer: &scratch[index],
+        .zip(&scratch)
+        .map(|(operand, scratch)| {
+            let bytes = match operand {
+                Operand::MaskIn(_) | Operand::MaskOut(_) => ELEMENT_BYTES,
+                _ => padded_to_vectors(data_bytes),
+            };
+            scratch.as_ref().map(|buffer| Binding {
+                buffer,
                 offset: 0,
-                bytes: padded_to_vectors(data_bytes),
-            },
-            Operand::MaskIn(_) | Operand::MaskOut(_) => Binding {
-                buffer: &scratch[index],
-                offset: 0,
-                bytes: ELEMENT_BYTES,
-            },
-            other => segment_binding(other, first, len, &params),
+                bytes,
+            })
         })
         .collect();
-    dispatch::record(
-        gpu,
-        encoder,
-        op.kernel,
-        op.kind,
-        &bindings,
-        Grid::Chunks(len as usize),
-    )?;
+    record_range(gpu, encoder, op, first, len, &relocated)?;
     gpu.capture("copying a view's last elements out", || {
-        for (index, operand) in op.operands.iter().enumerate() {
-            match *operand {
-                Operand::Output(t) | Operand::InOut(t) => encoder.copy_buffer_to_buffer(
-                    &scratch[index],
-                    0,
-                    t.buffer(),
-                    t.offset() + first * ELEMENT_BYTES,
-                    data_bytes,
-                ),
-                Operand::MaskOut(m) => encoder.copy_buffer_to_buffer(
-                    &scratch[index],
+        for (operand, scratch) in op.operands.iter().zip(&scratch) {
+            match (*operand, scratch) {
+                (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => encoder
+                    .copy_buffer_to_buffer(
+                        scratch,
+                        0,
+                        t.buffer(),
+                        t.offset() + first * ELEMENT_BYTES,
+                        data_bytes,
+                    ),
+                (Operand::MaskOut(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
+                    scratch,
                     0,
                     m.buffer(),
                     m.offset() + word,
