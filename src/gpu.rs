@@ -522,10 +522,7 @@ impl Gpu {
             return Err(Error::OutOfMemory(context.to_string()));
         }
         if let Some(error) = validation.or(internal) {
-            // A lost device makes every call invalid, and tells so only in
-            // its callback, which runs on a poll (a non-blocking one here).
-            let _ = device.poll(wgpu::PollType::Poll);
-            self.ensure_alive()?;
+            self.loss_behind_error(wgpu::PollType::Poll)?;
             return Err(Error::Wgpu {
                 context: context.to_string(),
                 message: error.to_string(),
@@ -542,15 +539,13 @@ impl Gpu {
     ) -> Result<wgpu::SubmissionIndex> {
         let submitted = self.capture(context, || self.inner.queue.submit([encoder.finish()]));
         if let Err(Error::Wgpu { .. }) = &submitted {
-            // On a lost device the submit fails validation before the lost
-            // callback has run: that runs on a poll once the queue is empty,
-            // which a non-blocking poll may not see (work can still be
-            // queued). Only on this error path, and bounded.
-            let _ = self.inner.device.poll(wgpu::PollType::Wait {
+            // The lost callback runs only once the queue is empty, which the
+            // non-blocking poll in `capture` may not see with work still
+            // queued: wait for it here, on this error path only, bounded.
+            self.loss_behind_error(wgpu::PollType::Wait {
                 submission_index: None,
                 timeout: Some(std::time::Duration::from_secs(1)),
-            });
-            self.ensure_alive()?;
+            })?;
         }
         submitted
     }
@@ -563,15 +558,20 @@ impl Gpu {
             timeout: None,
         });
         if let Err(error) = waited {
-            // A lost device fails the wait; its callback runs on a poll,
-            // and the loss is the error worth reporting.
-            let _ = self.inner.device.poll(wgpu::PollType::Poll);
-            self.ensure_alive()?;
+            self.loss_behind_error(wgpu::PollType::Poll)?;
             return Err(Error::Wgpu {
                 context: "waiting for the GPU".to_string(),
                 message: error.to_string(),
             });
         }
+        self.ensure_alive()
+    }
+
+    /// After wgpu reported an error: [`Error::DeviceLost`] if the device was
+    /// lost behind it. A lost device makes every call fail, and says so only
+    /// in its lost callback, which runs on a poll; `poll` runs it.
+    fn loss_behind_error(&self, poll: wgpu::PollType) -> Result<()> {
+        let _ = self.inner.device.poll(poll);
         self.ensure_alive()
     }
 
