@@ -52,8 +52,9 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
-use wgpu_activations::bench::{BenchOp, GpuTimer, Workload};
-use wgpu_activations::{Gpu, Tensor, cpu_parallel, sample};
+use wgpu_activations::{Gpu, Tensor};
+use wgpu_activations_harness::bench::{BenchOp, GpuTimer, Workload};
+use wgpu_activations_harness::{cpu_parallel, sample};
 
 /// Environment variable capping the largest size at 2^value elements.
 const MAX_LOG2_VAR: &str = "WGPU_ACTIVATIONS_BENCH_MAX_LOG2";
@@ -97,7 +98,7 @@ fn device_time(
     timer: &GpuTimer,
     iters: u64,
     what: &str,
-    work: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> wgpu_activations::Result<()>,
+    work: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> wgpu_activations_harness::Result<()>,
 ) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;

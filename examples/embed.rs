@@ -13,7 +13,9 @@
 
 use std::error::Error;
 
-use wgpu_activations::{Activation, Gpu, Tensor, cpu, sample};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use wgpu_activations::{Activation, Gpu, Tensor, cpu};
 
 const ROWS: usize = 257;
 const COLS: usize = 301;
@@ -42,8 +44,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The engine's buffers: inputs x and b in one, outputs in another, each
     // at an offset aligned as the device requires.
-    let x_data = sample::activations(ROWS * COLS, 7);
-    let b_data = sample::activations(COLS, 8);
+    let x_data = activations(ROWS * COLS, 7);
+    let b_data = activations(COLS, 8);
     let alignment = u64::from(device.limits().min_storage_buffer_offset_alignment);
     let x_offset = alignment;
     let b_offset = aligned(x_offset + bytes(ROWS * COLS), alignment);
@@ -293,4 +295,17 @@ impl PendingPixels {
             Err(std::sync::mpsc::TryRecvError::Empty) => None,
         }
     }
+}
+
+/// Uniform values in [-4, 4) with every special value of the contract
+/// (`cpu::SPECIAL_BITS`) in every 16th place.
+fn activations(len: usize, seed: u64) -> Vec<f32> {
+    let specials = cpu::special_values();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len)
+        .map(|i| match i % 16 {
+            0 => specials[i / 16 % specials.len()],
+            _ => rng.random_range(-4.0f32..4.0),
+        })
+        .collect()
 }

@@ -5,25 +5,22 @@
 //! WGPU_BACKEND=gl cargo run --release --example offload
 //! ```
 
-use wgpu_activations::{Gpu, Tensor, check, cpu, sample};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use wgpu_activations::{Gpu, Tensor, compare, cpu};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gpu = Gpu::new()?;
     println!("{}\n", gpu.info());
 
     // A million activations with NaNs, infinities, signed zeros and subnormals mixed in.
-    let data = sample::activations(1 << 20, 2024);
+    let data = activations(1 << 20, 2024);
 
     let x = Tensor::from_slice(&gpu, &data)?;
     let y = gpu.relu(&x)?; // stays on the GPU: could feed the next op
     let on_gpu = y.download()?;
 
-    let report = check::compare_exact(
-        check::Op::ReluForward,
-        &data,
-        &on_gpu,
-        &cpu::relu_forward(&data),
-    )?;
+    let report = compare::exact(&data, &on_gpu, &cpu::relu_forward(&data))?;
     println!(
         "relu over {} elements: {} mismatches against the CPU reference",
         report.compared, report.mismatches
@@ -32,4 +29,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("first mismatch: {mismatch}").into());
     }
     Ok(())
+}
+
+/// Uniform values in [-4, 4) with every special value of the contract
+/// (`cpu::SPECIAL_BITS`) in every 16th place.
+fn activations(len: usize, seed: u64) -> Vec<f32> {
+    let specials = cpu::special_values();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len)
+        .map(|i| match i % 16 {
+            0 => specials[i / 16 % specials.len()],
+            _ => rng.random_range(-4.0f32..4.0),
+        })
+        .collect()
 }

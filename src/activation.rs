@@ -43,6 +43,24 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// One value of every variant, in kernel-kind order: the list that
+    /// `check`, `bench`, the tests and [`Gpu::precompile`](crate::Gpu::precompile)
+    /// iterate. A variant's kernel kind is its place here, so a variant
+    /// missing from it has no kernels ([`Error::Unsupported`] at first use,
+    /// and a failing test).
+    ///
+    /// ```
+    /// use wgpu_activations::Activation;
+    /// assert_eq!(Activation::examples()[0], Activation::Relu);
+    /// ```
+    pub fn examples() -> Vec<Activation> {
+        vec![
+            Activation::Relu,
+            Activation::LeakyRelu { slope: 0.01 },
+            Activation::ClippedRelu { cap: 6.0 },
+        ]
+    }
+
     /// Clipped ReLU with cap 6, as in MobileNet.
     pub fn relu6() -> Self {
         Activation::ClippedRelu { cap: 6.0 }

@@ -10,6 +10,7 @@ use crate::activation::Activation;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
+use crate::op::{Op, OpTensors};
 use crate::tensor::Tensor;
 
 /// Ops recorded into one `wgpu::CommandEncoder`, submitted by
@@ -86,6 +87,12 @@ impl Batch {
         result?;
         self.ops += 1;
         Ok(self)
+    }
+
+    /// Records any [`Op`] on its operands ([`Gpu::record_op`]).
+    pub fn op(&mut self, op: Op, tensors: &OpTensors<'_>) -> Result<&mut Self> {
+        let result = self.gpu.record_op(&mut self.encoder, op, tensors);
+        self.recorded(result)
     }
 
     /// Records `y = relu(x)` ([`Gpu::record_relu`]).

@@ -117,17 +117,14 @@ pub enum Error {
     /// A kernel shape that is not `"WORKGROUP_SIZExCHUNKS"` (e.g. `"64x2"`).
     #[error("kernel shape {0:?} is not WORKGROUP_SIZExCHUNKS, e.g. \"64x2\"")]
     InvalidKernelShape(String),
-    /// A benchmarked kernel's output differed from the CPU reference.
-    #[error(
-        "benchmark of {op} at {elements} elements: {mismatches} outputs differ from the CPU reference"
-    )]
-    BenchmarkMismatch {
-        /// The op.
-        op: &'static str,
-        /// Its size.
-        elements: usize,
-        /// Outputs that differ.
-        mismatches: usize,
+    /// [`Gpu::record_op`](crate::Gpu::record_op) was not given an operand
+    /// the op needs.
+    #[error("{op} needs the operand {operand}, which was not given")]
+    MissingOperand {
+        /// The op, as [`Op::name`](crate::Op::name) prints it.
+        op: String,
+        /// The missing role (`"x"`, `"dy"`, `"bias"`, `"mask"`, `"y"`, `"dx"` or `"db"`).
+        operand: &'static str,
     },
     /// A dispatch needs more workgroups than two grid dimensions hold.
     #[error(

@@ -493,8 +493,9 @@ impl Gpu {
     /// turns whatever wgpu reports there into an [`Error`].
     ///
     /// Error scopes are thread-local in wgpu, so concurrent callers on other
-    /// threads never see each other's errors.
-    pub(crate) fn capture<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+    /// threads never see each other's errors. `context` names what `f` does
+    /// in an error's message.
+    pub fn capture<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         self.ensure_alive()?;
         let device = &self.inner.device;
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -531,8 +532,12 @@ impl Gpu {
         Ok(value)
     }
 
-    /// Submits one encoder's commands; returns the submission to wait on.
-    pub(crate) fn submit(
+    /// Finishes and submits one encoder's commands, with wgpu's validation
+    /// errors captured as [`Error::Wgpu`] and a lost device reported as
+    /// [`Error::DeviceLost`]; returns the submission to wait on
+    /// ([`wait_for_submission`](Gpu::wait_for_submission)). `context` names
+    /// what was submitted in an error's message.
+    pub fn submit(
         &self,
         context: &str,
         encoder: wgpu::CommandEncoder,

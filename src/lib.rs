@@ -7,8 +7,9 @@
 //!   tensors, so chains stay on the GPU.
 //! - Each op has a convenience form (`gpu.relu(&x)`) and a `record_*` form
 //!   that records into your own `wgpu::CommandEncoder` with no submit.
-//! - [`cpu`] is the reference that defines each op's semantics; [`check`]
-//!   compares GPU results with it.
+//! - [`cpu`] is the reference that defines each op's semantics; [`compare`]
+//!   checks GPU results against it, and [`Op`] describes every op once (its
+//!   reference, its operands, how it is recorded).
 //!
 //! ```no_run
 //! use wgpu_activations::{cpu, Gpu, Tensor};
@@ -97,18 +98,16 @@
 
 mod activation;
 mod batch;
-pub mod bench;
 mod buffer;
-pub mod check;
+pub mod compare;
 pub mod cpu;
-pub mod cpu_parallel;
 mod error;
 mod gpu;
 mod mask;
+mod op;
 mod ops;
 mod pipeline;
 mod readback;
-pub mod sample;
 mod tensor;
 
 pub use activation::Activation;
@@ -116,6 +115,7 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
 pub use mask::Mask;
+pub use op::{Expected, HostInputs, Op, OpTensors};
 pub use ops::bias_gradient_error_bound;
 pub use pipeline::{KernelShape, WORKGROUP_SIZE};
 pub use readback::PendingDownload;

@@ -74,6 +74,17 @@ impl Gpu {
         encoder: &mut wgpu::CommandEncoder,
         x: &mut Tensor,
     ) -> Result<()> {
+        self.record_relu_in_place_of(encoder, x)
+    }
+
+    /// [`record_relu_in_place`](Gpu::record_relu_in_place) for
+    /// [`record_op`](Gpu::record_op), which holds its operands shared: the
+    /// kernel writes the buffer, not the `Tensor` value.
+    pub(crate) fn record_relu_in_place_of(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: &Tensor,
+    ) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         segments::record(
             self,

@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
-use crate::gpu::Gpu;
 use crate::sample;
-use crate::tensor::Tensor;
+use wgpu_activations::Gpu;
+use wgpu_activations::Result;
+use wgpu_activations::Tensor;
 
 /// `ops` relus of `elements` each, submitted one by one (a submit and a wait
 /// per op, as a loop over the convenience API pays) and as one batch.

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wgpu_activations::bench::{self, BenchOp};
-use wgpu_activations::{Gpu, GpuOptions, check, parse_backends};
+use wgpu_activations::{Gpu, GpuOptions, Op, parse_backends};
+use wgpu_activations_harness::bench::{self, BenchOp};
+use wgpu_activations_harness::{Result, check};
 
 #[derive(Parser)]
 #[command(
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn info() -> wgpu_activations::Result<ExitCode> {
+fn info() -> Result<ExitCode> {
     let options = GpuOptions::from_env()?;
     let adapters = Gpu::enumerate_adapters(options.backends);
     if adapters.is_empty() {
@@ -110,7 +111,7 @@ fn info() -> wgpu_activations::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_check(size: usize, seed: u64, backends: Option<&str>) -> wgpu_activations::Result<ExitCode> {
+fn run_check(size: usize, seed: u64, backends: Option<&str>) -> Result<ExitCode> {
     let base = GpuOptions::from_env()?;
     let runs: Vec<GpuOptions> = match backends {
         None => vec![base],
@@ -124,7 +125,7 @@ fn run_check(size: usize, seed: u64, backends: Option<&str>) -> wgpu_activations
             })
             .collect::<wgpu_activations::Result<_>>()?,
     };
-    let inputs = check::Inputs::generate(size, seed);
+    let inputs = check::generate_inputs(size, seed);
     println!(
         "seed {seed}: {size} elements; fused bias ops on [{} rows, {} cols]",
         inputs.rows(),
@@ -139,22 +140,23 @@ fn run_check(size: usize, seed: u64, backends: Option<&str>) -> wgpu_activations
             "{:<36} {:>10} {:>10} {:>8} {:>12} {:>9} {:>9}  result",
             "op", "compared", "mismatches", "flushed", "db err/bound", "GPU ms", "CPU ms"
         );
-        for op in check::Op::all() {
+        for op in Op::all() {
             let report = check::run(&gpu, op, &inputs)?;
             println!(
                 "{:<36} {:>10} {:>10} {:>8} {:>12} {:>9.3} {:>9.3}  {}",
                 truncate(&op.name(), 36),
-                report.compared,
-                report.mismatches,
-                report.flushed,
+                report.comparison.compared,
+                report.comparison.mismatches,
+                report.comparison.flushed,
                 report
+                    .comparison
                     .max_error_to_bound
                     .map_or("-".to_string(), |r| format!("{r:.2e}")),
                 report.gpu_ms,
                 report.cpu_ms,
                 if report.passed() { "ok" } else { "MISMATCH" }
             );
-            if let Some(mismatch) = report.first_mismatch {
+            if let Some(mismatch) = report.comparison.first_mismatch {
                 println!("    first mismatch: {mismatch}");
                 failures += 1;
             }
@@ -181,7 +183,7 @@ fn run_bench(
     ops: Option<Vec<String>>,
     log2_sizes: Option<Vec<u32>>,
     samples: Option<usize>,
-) -> wgpu_activations::Result<ExitCode> {
+) -> Result<ExitCode> {
     let gpu = Gpu::new()?;
     let mut config = if quick {
         bench::Config::quick()

@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::activation::Activation;
-use crate::cpu::{self, Subnormals};
 use crate::cpu_parallel;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::mask::Mask;
 use crate::sample;
-use crate::tensor::Tensor;
+use wgpu_activations::Activation;
+use wgpu_activations::Gpu;
+use wgpu_activations::Mask;
+use wgpu_activations::Tensor;
+use wgpu_activations::cpu::{self, Subnormals};
 
 /// Row length of the fused bias ops' `[rows, cols]` operands (a typical
 /// hidden width); a size under it is one row.
@@ -153,11 +153,12 @@ impl Workload {
     pub fn new(gpu: &Gpu, op: BenchOp, elements: usize) -> Result<Self> {
         let cols = op.cols(elements);
         if !elements.is_multiple_of(cols) {
-            return Err(Error::ShapeMismatch {
+            return Err(wgpu_activations::Error::ShapeMismatch {
                 what: "benchmark size (a whole number of rows)",
                 expected: elements.div_ceil(cols) * cols,
                 actual: elements,
-            });
+            }
+            .into());
         }
         let shape = [elements / cols, cols];
         let x = sample::activations(elements, 1);
@@ -190,7 +191,7 @@ impl Workload {
             b,
             mask,
         };
-        let upload = |data: &[f32], needed: bool| -> Result<Tensor> {
+        let upload = |data: &[f32], needed: bool| -> wgpu_activations::Result<Tensor> {
             if needed {
                 Tensor::from_slice_with_shape(gpu, data, &shape)
             } else {
@@ -248,7 +249,7 @@ impl Workload {
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         let r = &self.resident;
         let gpu = &self.gpu;
-        match self.op {
+        let recorded = match self.op {
             BenchOp::Relu => gpu.record_relu(encoder, &r.x, &r.y),
             BenchOp::ReluWithMask => {
                 gpu.record_activation(encoder, Activation::Relu, &r.x, &r.y, Some(&r.mask_out))
@@ -279,7 +280,8 @@ impl Workload {
                 &r.db,
             ),
             BenchOp::LeakyRelu => gpu.record_activation(encoder, LEAKY_RELU, &r.x, &r.y, None),
-        }
+        };
+        Ok(recorded?)
     }
 
     /// Records `copy_buffer_to_buffer` of half the op's bytes: it reads and
@@ -410,7 +412,7 @@ impl Workload {
             Ok(())
         } else {
             Err(Error::BenchmarkMismatch {
-                op: self.op.name(),
+                op: self.op.name().to_string(),
                 elements: self.elements,
                 mismatches: wrong,
             })
@@ -442,12 +444,12 @@ impl Workload {
 }
 
 fn copy_buffer(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
-    gpu.capture("allocating the copy baseline", || {
+    Ok(gpu.capture("allocating the copy baseline", || {
         gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgpu-activations bench copy"),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
-    })
+    })?)
 }

@@ -6,7 +6,7 @@ use super::device_times;
 use super::timer::GpuTimer;
 use super::workload::{BenchOp, Workload};
 use crate::error::Result;
-use crate::gpu::Gpu;
+use wgpu_activations::Gpu;
 
 /// The size the targets are stated at.
 pub const TARGET_ELEMENTS: usize = 1 << 24;

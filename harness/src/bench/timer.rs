@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use super::measurement::KernelTimer;
-use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::error::Result;
+use wgpu_activations::Error;
+use wgpu_activations::Gpu;
 
 /// Times whatever a closure records into an encoder.
 ///

@@ -42,7 +42,7 @@ pub use workload::{BIAS_COLS, BenchOp, Workload};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::gpu::Gpu;
+use wgpu_activations::Gpu;
 
 /// What a run measures and how often.
 #[derive(Clone, Debug)]
@@ -255,7 +255,7 @@ pub fn run(gpu: &Gpu, config: &Config, mut progress: impl FnMut(&Measurement)) -
         .small_sizes
         .iter()
         .map(|&size| small_ops(gpu, size, config.small_ops, config.host_samples))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<wgpu_activations::Result<Vec<_>>>()?;
     Ok(Report {
         adapter: gpu.info().name.clone(),
         backend: format!("{:?}", gpu.info().backend),

@@ -40,8 +40,8 @@
 use std::ops::Range;
 use std::thread;
 
-use crate::activation::Activation;
-use crate::cpu::{self, Subnormals};
+use wgpu_activations::Activation;
+use wgpu_activations::cpu::{self, Subnormals};
 
 /// Chunk boundaries are multiples of this many elements: one mask word.
 const ALIGN: usize = 32;

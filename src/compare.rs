@@ -1,0 +1,241 @@
+//! Comparing GPU results with the CPU reference, as the crate's contract
+//! defines "agrees":
+//!
+//! - values (`y`, `dx`): bit for bit. Where the op does float arithmetic (bias
+//!   add, leaky multiply) an element may instead equal the reference computed
+//!   with [`Subnormals::FlushToZero`](crate::cpu::Subnormals): a GPU may flush
+//!   subnormals, and the comparison allows exactly that (counted in
+//!   [`Comparison::flushed`]).
+//! - masks: every element's bit, the same way; the unused bits of the last
+//!   word must be zero.
+//! - the bias gradient `db`: within [`bias_gradient_error_bound`] of the f64
+//!   column sums, NaN where the reference is NaN.
+//!
+//! ```
+//! use wgpu_activations::compare::Comparison;
+//! use wgpu_activations::cpu;
+//! let x = [-1.0, 2.0, f32::NAN];
+//! let from_gpu = [0.0, 2.0, f32::NAN]; // what a download returned
+//! let mut comparison = Comparison::default();
+//! comparison.values("y", &x, &from_gpu, &cpu::relu_forward(&x), None);
+//! assert!(comparison.passed());
+//! assert_eq!(comparison.compared, 3);
+//! ```
+
+use std::fmt;
+
+use crate::cpu;
+use crate::error::{Error, Result};
+use crate::ops::bias_gradient_error_bound;
+
+/// The first element where GPU and CPU disagree, as bit patterns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Which output: `"y"`, `"dx"`, `"mask"`, `"db"` or `"db (second run)"`.
+    pub output: &'static str,
+    /// Element (or column) index.
+    pub index: usize,
+    /// The op's main input element's bits (`x`, or `dy` for backward ops).
+    pub input: u32,
+    /// The GPU result's bits (a mask bit as 0 or 1).
+    pub gpu: u32,
+    /// The CPU reference's bits.
+    pub cpu: u32,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} element {}: input {:#010x} ({:e}), gpu {:#010x} ({:e}), cpu {:#010x} ({:e})",
+            self.output,
+            self.index,
+            self.input,
+            f32::from_bits(self.input),
+            self.gpu,
+            f32::from_bits(self.gpu),
+            self.cpu,
+            f32::from_bits(self.cpu)
+        )
+    }
+}
+
+/// The running outcome of comparing an op's outputs with the reference.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Comparison {
+    /// Values compared: output elements, mask bits and bias-gradient columns.
+    pub compared: usize,
+    /// Values that did not agree.
+    pub mismatches: usize,
+    /// The first of them.
+    pub first_mismatch: Option<Mismatch>,
+    /// Values that agreed only as the reference with subnormals flushed to zero.
+    pub flushed: usize,
+    /// For the bias gradient: the largest `|db - exact| / bound` over the
+    /// columns the bound covers (at most 1 when it passes); `None` where no
+    /// column is covered (every column's `Σ|dx|` could overflow f32).
+    pub max_error_to_bound: Option<f64>,
+}
+
+impl Comparison {
+    /// Whether everything compared so far agreed.
+    pub fn passed(&self) -> bool {
+        self.mismatches == 0
+    }
+
+    fn mismatch(&mut self, mismatch: Mismatch) {
+        self.mismatches += 1;
+        self.first_mismatch.get_or_insert(mismatch);
+    }
+
+    /// Compares values bit for bit, or with `flushed`, where given, as the
+    /// one allowed alternative. `input` is reported with a mismatch.
+    pub fn values(
+        &mut self,
+        output: &'static str,
+        input: &[f32],
+        gpu: &[f32],
+        cpu: &[f32],
+        flushed: Option<&[f32]>,
+    ) {
+        if gpu.len() != cpu.len() {
+            self.mismatch(length_mismatch(output, gpu.len(), cpu.len()));
+        }
+        for (index, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+            self.compared += 1;
+            if g.to_bits() == c.to_bits() {
+                continue;
+            }
+            if flushed.is_some_and(|f| f[index].to_bits() == g.to_bits()) {
+                self.flushed += 1;
+                continue;
+            }
+            self.mismatch(Mismatch {
+                output,
+                index,
+                input: input.get(index).map_or(0, |v| v.to_bits()),
+                gpu: g.to_bits(),
+                cpu: c.to_bits(),
+            });
+        }
+    }
+
+    /// Compares a mask bit by bit for `input.len()` elements, and the unused
+    /// bits of the last word, which must be zero.
+    pub fn mask(&mut self, input: &[f32], gpu: &[u32], cpu: &[u32], flushed: Option<&[u32]>) {
+        let len = input.len();
+        if gpu.len() != cpu::mask_words(len) {
+            self.mismatch(length_mismatch("mask", gpu.len(), cpu::mask_words(len)));
+            return;
+        }
+        for (index, value) in input.iter().enumerate() {
+            self.compared += 1;
+            let g = cpu::mask_bit_at(gpu, index);
+            if g == cpu::mask_bit_at(cpu, index) {
+                continue;
+            }
+            if flushed.is_some_and(|f| cpu::mask_bit_at(f, index) == g) {
+                self.flushed += 1;
+                continue;
+            }
+            self.mismatch(Mismatch {
+                output: "mask",
+                index,
+                input: value.to_bits(),
+                gpu: u32::from(g),
+                cpu: u32::from(!g),
+            });
+        }
+        if !len.is_multiple_of(32) && gpu.last().is_some_and(|&w| w >> (len % 32) != 0) {
+            self.mismatch(Mismatch {
+                output: "mask (bits past the end)",
+                index: len,
+                input: 0,
+                gpu: gpu[gpu.len() - 1],
+                cpu: cpu[cpu.len() - 1],
+            });
+        }
+    }
+
+    /// Compares the bias gradient with the f64 column sums of the
+    /// reference's `dx` over `rows` rows.
+    pub fn bias_gradient(&mut self, gpu: &[f32], dx: &[f32], rows: usize) {
+        let cols = gpu.len();
+        let sums = cpu::column_sums(dx, cols);
+        let abs: Vec<f64> = cpu::column_sums(&dx.iter().map(|v| v.abs()).collect::<Vec<_>>(), cols);
+        // The worst ratio over the columns the bound covers; None if none is.
+        let mut worst: Option<f64> = None;
+        for (index, ((&g, &exact), &abs_sum)) in gpu.iter().zip(&sums).zip(&abs).enumerate() {
+            self.compared += 1;
+            let g64 = f64::from(g);
+            let may_overflow = abs_sum.is_nan() || abs_sum > f64::from(f32::MAX);
+            let agrees = if exact.is_nan() {
+                g.is_nan()
+            } else if exact.is_infinite() {
+                g64 == exact || (may_overflow && g.is_nan())
+            } else if may_overflow {
+                // f32 partial sums may overflow where f64 did not.
+                g.is_infinite() || (g64 - exact).abs() <= bias_gradient_error_bound(rows, abs_sum)
+            } else {
+                let bound = bias_gradient_error_bound(rows, abs_sum);
+                let error = (g64 - exact).abs();
+                let ratio = if bound > 0.0 {
+                    error / bound
+                } else if error == 0.0 {
+                    0.0
+                } else {
+                    f64::INFINITY
+                };
+                worst = Some(worst.map_or(ratio, |w: f64| w.max(ratio)));
+                error <= bound
+            };
+            if !agrees {
+                self.mismatch(Mismatch {
+                    output: "db",
+                    index,
+                    input: 0,
+                    gpu: g.to_bits(),
+                    cpu: (exact as f32).to_bits(),
+                });
+            }
+        }
+        self.max_error_to_bound = worst;
+    }
+}
+
+/// A length difference, reported as a mismatch at the shorter length.
+fn length_mismatch(output: &'static str, gpu: usize, cpu: usize) -> Mismatch {
+    Mismatch {
+        output,
+        index: gpu.min(cpu),
+        input: 0,
+        gpu: gpu as u32,
+        cpu: cpu as u32,
+    }
+}
+
+/// Bit-exact comparison of `gpu` with `cpu`; `input` is reported with the
+/// first mismatch. Errors if the three lengths differ.
+///
+/// ```
+/// use wgpu_activations::{compare, cpu};
+/// let x = [-0.0f32, 1.5];
+/// let from_gpu = [0.0f32, 1.5];
+/// let comparison = compare::exact(&x, &from_gpu, &cpu::relu_forward(&x))?;
+/// assert!(comparison.passed());
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+pub fn exact(input: &[f32], gpu: &[f32], cpu: &[f32]) -> Result<Comparison> {
+    for (what, actual) in [("GPU result", gpu.len()), ("input", input.len())] {
+        if actual != cpu.len() {
+            return Err(Error::ShapeMismatch {
+                what,
+                expected: cpu.len(),
+                actual,
+            });
+        }
+    }
+    let mut comparison = Comparison::default();
+    comparison.values("y", input, gpu, cpu, None);
+    Ok(comparison)
+}

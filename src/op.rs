@@ -1,0 +1,371 @@
+//! One description of every op: its name, what it reads and writes, its CPU
+//! reference and how it is recorded.
+//!
+//! The `check` and `bench` commands, the stress and property tests and
+//! [`Batch::op`](crate::Batch::op) all iterate [`Op::all`] and go through
+//! [`Op::reference`] and [`Gpu::record_op`], so an op or an activation added
+//! here is covered everywhere without another list to keep in step.
+
+use std::fmt;
+
+use crate::activation::Activation;
+use crate::cpu::{self, Subnormals};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::mask::Mask;
+use crate::tensor::Tensor;
+
+/// An op of the crate, with its activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// [`Gpu::relu`] (the plain kernel) against [`cpu::relu_forward`].
+    ReluForward,
+    /// [`Gpu::relu_in_place`] against [`cpu::relu_forward_in_place`].
+    ReluForwardInPlace,
+    /// [`Gpu::activation`] against [`cpu::forward`].
+    Forward(Activation),
+    /// [`Gpu::activation_with_mask`] against [`cpu::forward_with_mask`].
+    ForwardWithMask(Activation),
+    /// [`Gpu::activation_backward`] against [`cpu::backward`], from the
+    /// reference's mask of `x`.
+    BackwardFromMask(Activation),
+    /// [`Gpu::activation_backward_from_input`] against [`cpu::backward_from_input`].
+    BackwardFromInput(Activation),
+    /// [`Gpu::bias_add`] against [`cpu::bias_add`].
+    BiasAdd,
+    /// [`Gpu::bias_activation`] against [`cpu::bias_forward`].
+    BiasForward(Activation),
+    /// [`Gpu::bias_activation_with_mask`] against [`cpu::bias_forward_with_mask`].
+    BiasForwardWithMask(Activation),
+    /// [`Gpu::bias_activation_backward`] against [`cpu::bias_backward`], from
+    /// the reference's mask of `x + b`.
+    BiasBackward(Activation),
+}
+
+impl Op {
+    /// The ops of one activation, in the order reports list them.
+    pub fn of_activation(activation: Activation) -> [Op; 7] {
+        [
+            Op::Forward(activation),
+            Op::ForwardWithMask(activation),
+            Op::BackwardFromMask(activation),
+            Op::BackwardFromInput(activation),
+            Op::BiasForward(activation),
+            Op::BiasForwardWithMask(activation),
+            Op::BiasBackward(activation),
+        ]
+    }
+
+    /// Every op: the three without an activation, then
+    /// [`of_activation`](Op::of_activation) for each of
+    /// [`Activation::examples`].
+    ///
+    /// ```
+    /// use wgpu_activations::{Activation, Op};
+    /// let all = Op::all();
+    /// assert!(all.contains(&Op::BiasBackward(Activation::relu6())));
+    /// assert_eq!(all.len(), 3 + 7 * Activation::examples().len());
+    /// ```
+    pub fn all() -> Vec<Op> {
+        let mut ops = vec![Op::ReluForward, Op::ReluForwardInPlace, Op::BiasAdd];
+        for activation in Activation::examples() {
+            ops.extend(Op::of_activation(activation));
+        }
+        ops
+    }
+
+    /// Name as reports print it, e.g. `bias_leaky_relu(0.01)+mask`.
+    pub fn name(self) -> String {
+        match self {
+            Op::ReluForward => "relu (plain kernel)".to_string(),
+            Op::ReluForwardInPlace => "relu_in_place".to_string(),
+            Op::Forward(a) => format!("{a}"),
+            Op::ForwardWithMask(a) => format!("{a}+mask"),
+            Op::BackwardFromMask(a) => format!("{a}_backward(mask)"),
+            Op::BackwardFromInput(a) => format!("{a}_backward(x)"),
+            Op::BiasAdd => "bias_add".to_string(),
+            Op::BiasForward(a) => format!("bias_{a}"),
+            Op::BiasForwardWithMask(a) => format!("bias_{a}+mask"),
+            Op::BiasBackward(a) => format!("bias_{a}_backward(dx,db)"),
+        }
+    }
+
+    /// The activation the op applies; `None` for the bias add alone. The
+    /// plain relu kernels apply [`Activation::Relu`].
+    pub fn activation(self) -> Option<Activation> {
+        match self {
+            Op::ReluForward | Op::ReluForwardInPlace => Some(Activation::Relu),
+            Op::BiasAdd => None,
+            Op::Forward(a)
+            | Op::ForwardWithMask(a)
+            | Op::BackwardFromMask(a)
+            | Op::BackwardFromInput(a)
+            | Op::BiasForward(a)
+            | Op::BiasForwardWithMask(a)
+            | Op::BiasBackward(a) => Some(a),
+        }
+    }
+
+    /// Whether the op sees its data as `[rows, cols]` with one bias (or
+    /// bias gradient) per column.
+    pub fn uses_bias(self) -> bool {
+        matches!(
+            self,
+            Op::BiasAdd | Op::BiasForward(_) | Op::BiasForwardWithMask(_) | Op::BiasBackward(_)
+        )
+    }
+
+    /// Whether the op reads `dy` and writes `dx`.
+    pub fn is_backward(self) -> bool {
+        matches!(
+            self,
+            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_)
+        )
+    }
+
+    /// Whether the op reads the mask a forward pass saved.
+    pub fn reads_mask(self) -> bool {
+        matches!(self, Op::BackwardFromMask(_) | Op::BiasBackward(_))
+    }
+
+    /// Whether the op writes a mask.
+    pub fn writes_mask(self) -> bool {
+        matches!(self, Op::ForwardWithMask(_) | Op::BiasForwardWithMask(_))
+    }
+
+    /// Whether the op writes the bias gradient `db`.
+    pub fn writes_bias_gradient(self) -> bool {
+        matches!(self, Op::BiasBackward(_))
+    }
+
+    /// Whether the op does float arithmetic a GPU may flush subnormals in:
+    /// the bias add, and the leaky slope multiply.
+    pub fn may_flush(self) -> bool {
+        let leaky = matches!(self.activation(), Some(Activation::LeakyRelu { .. }));
+        match self {
+            Op::BiasAdd | Op::BiasForward(_) | Op::BiasForwardWithMask(_) => true,
+            _ => leaky,
+        }
+    }
+
+    /// What the CPU reference computes for this op on `inputs`, with
+    /// subnormals kept (the reference's own mode) or flushed (the one
+    /// alternative a GPU may produce).
+    ///
+    /// ```
+    /// use wgpu_activations::cpu::Subnormals;
+    /// use wgpu_activations::{Activation, HostInputs, Op};
+    /// let inputs = HostInputs {
+    ///     x: vec![-1.0, 2.0, 3.0, -4.0],
+    ///     dy: vec![1.0; 4],
+    ///     bias: vec![0.5, -2.5],
+    /// };
+    /// let expected = Op::BiasForwardWithMask(Activation::Relu).reference(&inputs, Subnormals::Preserve);
+    /// assert_eq!(expected.values, vec![0.0, 0.0, 3.5, 0.0]);
+    /// assert_eq!(expected.mask, Some(vec![0b0100]));
+    /// ```
+    pub fn reference(self, inputs: &HostInputs, subnormals: Subnormals) -> Expected {
+        let activation = self.activation().unwrap_or(Activation::Relu);
+        let used = inputs.used(self);
+        let (x, dy) = (&inputs.x[..used], &inputs.dy[..used]);
+        let forward = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .map(|&e| cpu::activate_with(activation, e, subnormals))
+                .collect()
+        };
+        let mask_of = |v: &[f32]| cpu::pack_mask(v.iter().map(|&e| cpu::mask_bit(activation, e)));
+        let biased = || cpu::bias_add(x, &inputs.bias, subnormals);
+        let (values, mask) = match self {
+            Op::ReluForward | Op::ReluForwardInPlace => (cpu::relu_forward(x), None),
+            Op::Forward(_) => (forward(x), None),
+            Op::ForwardWithMask(_) => (forward(x), Some(mask_of(x))),
+            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_) => {
+                let bits = inputs.saved_mask(self);
+                let dx = dy
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| {
+                        cpu::backward_element(activation, cpu::mask_bit_at(&bits, i), d, subnormals)
+                    })
+                    .collect();
+                (dx, None)
+            }
+            Op::BiasAdd => (biased(), None),
+            Op::BiasForward(_) => (forward(&biased()), None),
+            Op::BiasForwardWithMask(_) => {
+                let sums = biased();
+                (forward(&sums), Some(mask_of(&sums)))
+            }
+        };
+        Expected { values, mask }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Host data an op runs on: `x`, an upstream gradient `dy` of the same
+/// length, and a bias for the ops that [use one](Op::uses_bias), which see
+/// `x` and `dy` as `[rows, cols]` (their first `rows * cols` elements).
+#[derive(Clone, Debug, Default)]
+pub struct HostInputs {
+    /// The forward input.
+    pub x: Vec<f32>,
+    /// The upstream gradient, as long as `x`.
+    pub dy: Vec<f32>,
+    /// One bias per column.
+    pub bias: Vec<f32>,
+}
+
+impl HostInputs {
+    /// Row length of the bias ops.
+    pub fn cols(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// Whole rows of `x` the bias ops use.
+    pub fn rows(&self) -> usize {
+        self.x.len().checked_div(self.cols()).unwrap_or(0)
+    }
+
+    /// The elements `op` reads of `x` and `dy`: all of them, or whole rows.
+    pub fn used(&self, op: Op) -> usize {
+        if op.uses_bias() {
+            self.rows() * self.cols()
+        } else {
+            self.x.len()
+        }
+    }
+
+    /// The shape `op` sees its data in: `[rows, cols]` for the bias ops,
+    /// else one dimension.
+    pub fn shape(&self, op: Op) -> Vec<usize> {
+        if op.uses_bias() {
+            vec![self.rows(), self.cols()]
+        } else {
+            vec![self.used(op)]
+        }
+    }
+
+    /// The mask a backward op reads: the reference's mask of `x`, or of
+    /// `x + b` for the fused op. The GPU gets it too, so `dx` depends only on
+    /// the backward kernel.
+    pub fn saved_mask(&self, op: Op) -> Vec<u32> {
+        let activation = op.activation().unwrap_or(Activation::Relu);
+        let x = &self.x[..self.used(op)];
+        let source = if op.uses_bias() {
+            cpu::bias_add(x, &self.bias, Subnormals::Preserve)
+        } else {
+            x.to_vec()
+        };
+        cpu::pack_mask(source.iter().map(|&v| cpu::mask_bit(activation, v)))
+    }
+
+    /// The first `len` elements of `x` and `dy`, the same bias.
+    pub fn prefix(&self, len: usize) -> Self {
+        Self {
+            x: self.x[..len].to_vec(),
+            dy: self.dy[..len].to_vec(),
+            bias: self.bias.clone(),
+        }
+    }
+}
+
+/// The reference's outputs of an op.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expected {
+    /// `y` (forward ops) or `dx` (backward ops). The bias gradient is not
+    /// here: it is compared as the f64 column sums of `dx`
+    /// ([`Comparison::bias_gradient`](crate::compare::Comparison::bias_gradient)).
+    pub values: Vec<f32>,
+    /// The mask, for the ops that [write one](Op::writes_mask).
+    pub mask: Option<Vec<u32>>,
+}
+
+/// The GPU operands of one op, by role. [`Gpu::record_op`] takes the ones
+/// the op needs and refuses a missing one with [`Error::MissingOperand`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpTensors<'a> {
+    /// The forward input; the saved input of
+    /// [`BackwardFromInput`](Op::BackwardFromInput); the data itself for
+    /// [`ReluForwardInPlace`](Op::ReluForwardInPlace).
+    pub x: Option<&'a Tensor>,
+    /// The upstream gradient of a backward op.
+    pub dy: Option<&'a Tensor>,
+    /// The bias of a bias op.
+    pub bias: Option<&'a Tensor>,
+    /// The mask a backward op reads, or a forward op writes.
+    pub mask: Option<&'a Mask>,
+    /// The output of a forward op.
+    pub y: Option<&'a Tensor>,
+    /// The gradient output of a backward op.
+    pub dx: Option<&'a Tensor>,
+    /// The bias gradient of [`BiasBackward`](Op::BiasBackward).
+    pub db: Option<&'a Tensor>,
+}
+
+fn operand<'a, T>(op: Op, value: Option<&'a T>, name: &'static str) -> Result<&'a T> {
+    value.ok_or_else(|| Error::MissingOperand {
+        op: op.name(),
+        operand: name,
+    })
+}
+
+impl Gpu {
+    /// Records `op` on `tensors` into `encoder` through the op's own
+    /// `record_*` method, with its checks: no submit, no wait.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Op, OpTensors, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[-1.0, 2.0])?;
+    /// let y = Tensor::uninit(&gpu, &[2])?;
+    /// let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    /// let tensors = OpTensors { x: Some(&x), y: Some(&y), ..Default::default() };
+    /// gpu.record_op(&mut encoder, Op::Forward(Activation::relu6()), &tensors)?;
+    /// gpu.queue().submit([encoder.finish()]);
+    /// assert_eq!(y.download()?, vec![0.0, 2.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn record_op(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        op: Op,
+        tensors: &OpTensors<'_>,
+    ) -> Result<()> {
+        let x = || operand(op, tensors.x, "x");
+        let dy = || operand(op, tensors.dy, "dy");
+        let bias = || operand(op, tensors.bias, "bias");
+        let mask = || operand(op, tensors.mask, "mask");
+        let y = || operand(op, tensors.y, "y");
+        let dx = || operand(op, tensors.dx, "dx");
+        let db = || operand(op, tensors.db, "db");
+        match op {
+            Op::ReluForward => self.record_relu(encoder, x()?, y()?),
+            Op::ReluForwardInPlace => self.record_relu_in_place_of(encoder, x()?),
+            Op::Forward(a) => self.record_activation(encoder, a, x()?, y()?, None),
+            Op::ForwardWithMask(a) => self.record_activation(encoder, a, x()?, y()?, Some(mask()?)),
+            Op::BackwardFromMask(a) => {
+                self.record_activation_backward(encoder, a, dy()?, mask()?, dx()?)
+            }
+            Op::BackwardFromInput(a) => {
+                self.record_activation_backward_from_input(encoder, a, dy()?, x()?, dx()?)
+            }
+            Op::BiasAdd => self.record_bias_add(encoder, x()?, bias()?, y()?),
+            Op::BiasForward(a) => {
+                self.record_bias_activation(encoder, a, x()?, bias()?, y()?, None)
+            }
+            Op::BiasForwardWithMask(a) => {
+                self.record_bias_activation(encoder, a, x()?, bias()?, y()?, Some(mask()?))
+            }
+            Op::BiasBackward(a) => {
+                self.record_bias_activation_backward(encoder, a, dy()?, mask()?, dx()?, db()?)
+            }
+        }
+    }
+}
