@@ -1,7 +1,7 @@
 // The bias of the fused forward kernels in a storage buffer: how GPUs read
-// it. Placed between common.wgsl and bias.wgsl by the crate.
+// it. Composed in front of bias_forward.wgsl by the crate.
 
-@group(0) @binding(1) var<storage, read> b: array<u32>;
+@group(0) @binding(4) var<storage, read> b: array<u32>;
 
 fn bias_element(column: u32) -> u32 {
     return b[column];

@@ -1,5 +1,7 @@
-// Shared by every kernel family: the crate prepends this file to each of the
-// other shaders/*.wgsl files before compiling them (WGSL has no #include).
+// Shared by every kernel: the crate composes each kernel's module from the
+// generated prelude (src/kernels/prelude.rs: the constants, the `Params`
+// block and the per-kind dispatch shared with Rust), this file,
+// activations.wgsl and the kernel's own parts (WGSL has no #include).
 //
 // Values travel as u32 bit patterns, never as f32 loads: a float load, compare
 // or `max` lets a shader compiler canonicalise NaN payloads or fold -0.0
@@ -9,67 +11,20 @@
 // f32, and a NaN that arithmetic produces is replaced by CANONICAL_NAN so the
 // result does not depend on the hardware's default NaN.
 //
-// Element-wise kernels work in chunks of 32 elements: eight `vec4<u32>`
-// loads and stores, and exactly one word of the 1-bit mask, so an invocation
-// packs whole mask words on its own (no atomics, no barriers). Their data is
-// bound as whole vectors; the last vector may run into the buffer's padding
-// (the host pads every tensor to 16 bytes), which they process like data and
-// nothing reads back. The element count comes from `Params::len` where a
-// kernel needs it exactly (mask bits past the end are written as 0).
+// Element-wise kernels work in chunks of 32 elements (CHUNK_ELEMENTS): eight
+// `vec4<u32>` loads and stores, and exactly one word of the 1-bit mask, so an
+// invocation packs whole mask words on its own (no atomics, no barriers).
+// Their one loop is chunk_loop.wgsl. Their data is bound as whole vectors;
+// the last vector may run into the buffer's padding (the host pads every
+// tensor to 16 bytes), which they process like data and nothing reads back.
+// The element count comes from `Params::len` where a kernel needs it exactly
+// (mask bits past the end are written as 0).
 
-// Threads per workgroup and chunks per invocation are pipeline constants the
-// host picks per adapter (src/pipeline.rs, `KernelShape`): the best shape for
-// a CPU rasteriser running lanes in SIMD registers is not the best for a GPU.
-override WORKGROUP_SIZE: u32 = 256u;
-override CHUNKS_PER_INVOCATION: u32 = 1u;
-
-// Workgroup arrays need a constant size; WORKGROUP_SIZE may not exceed it.
-const MAX_WORKGROUP_SIZE: u32 = 256u;
-
-const CHUNK_ELEMENTS: u32 = 32u;
-const CHUNK_VECTORS: u32 = 8u;
-
+// f32 bit patterns (CANONICAL_NAN, which the CPU reference shares, is in the
+// generated prelude).
 const SIGN_BIT: u32 = 0x80000000u;
 const ABS_MASK: u32 = 0x7fffffffu;
 const POSITIVE_INFINITY: u32 = 0x7f800000u;
-const CANONICAL_NAN: u32 = 0x7fc00000u;
-
-// Activation kinds (`Kind` in src/activation.rs). The kind is a pipeline
-// constant, not a uniform: each kernel is compiled once per kind, so the
-// compiler drops the other kinds' code. That matters on CPU adapters, which
-// run every arm of a branch they cannot prove uniform.
-override KIND: u32 = 0u;
-
-const KIND_RELU: u32 = 0u;
-const KIND_LEAKY_RELU: u32 = 1u;
-const KIND_CLIPPED_RELU: u32 = 2u;
-// No activation: the bias add alone, the unfused baseline of the benchmarks.
-const KIND_IDENTITY: u32 = 3u;
-
-// The activation's parameter, from a uniform buffer so that a slope or cap
-// is never baked into shader text (one pipeline serves every value).
-struct Params {
-    // f32 bits of the leaky slope or the clipped cap.
-    parameter: u32,
-    // Row length of the fused bias kernels.
-    cols: u32,
-    // Columns one workgroup of the bias-gradient kernel covers (a power of two).
-    tile_cols: u32,
-    // Elements of the op's main operand.
-    len: u32,
-    // `floor(e / cols) = mul_hi(e, column_magic) >> column_shift` for every
-    // element index e < 2^31 (cols >= 2; see src/activation.rs), so the fused
-    // kernels find a column without an integer division, which CPU adapters
-    // run one lane at a time.
-    column_magic: u32,
-    column_shift: u32,
-    // A tensor larger than one storage binding runs as several dispatches,
-    // each over its own range of the tensor (src/ops/segments.rs). The fused
-    // forward's range may start mid-row, at this column; the bias-gradient
-    // kernel's ranges are whole row blocks, and this is the first one's index.
-    first_column: u32,
-    first_row_block: u32,
-}
 
 fn bit_of(words_value: u32, element: u32) -> bool {
     return ((words_value >> (element % 32u)) & 1u) != 0u;
@@ -87,7 +42,7 @@ fn element_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32) -> u32
 
 // Every decision is made on four elements at once: the chunked kernels
 // load `vec4`s, and the bias-gradient kernel takes lane x of the same
-// functions (`backward`), so each rule is written once.
+// functions (`backward4(..).x`), so each rule is written once.
 
 fn is_nan4(bits: vec4<u32>) -> vec4<bool> {
     return (bits & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
@@ -139,46 +94,6 @@ fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
     let result = select(select(sum, vec4(SIGN_BIT), negative_zeros), cancelled, (x ^ b) == vec4(SIGN_BIT));
     let b_is_nan = (b & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
     return select(select(result, b, b_is_nan), x, x_abs > vec4(POSITIVE_INFINITY));
-}
-
-fn activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
-    switch KIND {
-        case KIND_LEAKY_RELU: {
-            return select(bits, multiply4(params.parameter, bits), is_at_most_zero4(bits));
-        }
-        case KIND_CLIPPED_RELU: {
-            // Positive floats order as their bits do, so the cap is a u32 min.
-            return select(min(relu4(bits), vec4(params.parameter)), bits, is_nan4(bits));
-        }
-        case KIND_IDENTITY: {
-            return bits;
-        }
-        default: {
-            return relu4(bits);
-        }
-    }
-}
-
-// The mask bit: where the derivative is the pass-through one.
-fn mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool> {
-    if KIND == KIND_CLIPPED_RELU {
-        return is_nan4(bits) | (!is_at_most_zero4(bits) & (bits < vec4(params.parameter)));
-    }
-    return !is_at_most_zero4(bits);
-}
-
-// dx: dy where the bit is set, else +0.0 (relu, clipped) or slope * dy
-// (leaky; a NaN dy passes unchanged).
-fn backward4(params: Params, bit: vec4<bool>, dy: vec4<u32>) -> vec4<u32> {
-    if KIND == KIND_LEAKY_RELU {
-        return select(select(multiply4(params.parameter, dy), dy, is_nan4(dy)), dy, bit);
-    }
-    return select(vec4(0u), dy, bit);
-}
-
-// `backward4` for one element.
-fn backward(params: Params, bit: bool, dy: u32) -> u32 {
-    return backward4(params, vec4(bit), vec4(dy)).x;
 }
 
 const NIBBLE: vec4<u32> = vec4(1u, 2u, 4u, 8u);

@@ -4,14 +4,13 @@
 //! [`Tensor`]: crate::Tensor
 //! [`Mask`]: crate::Mask
 
+use crate::dtype::VECTOR_BYTES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 /// Bytes of one f32 or one u32 mask word.
-pub(crate) const ELEMENT_BYTES: u64 = 4;
 
 /// Bytes of the `vec4<u32>` the element-wise kernels load and store.
-pub(crate) const VECTOR_BYTES: u64 = 16;
 
 /// `bytes` rounded up to whole vectors.
 pub(crate) fn padded_to_vectors(bytes: u64) -> u64 {
@@ -24,9 +23,14 @@ pub(crate) fn padded_to_vectors(bytes: u64) -> u64 {
 /// Rounded up to whole 16-byte vectors (at least one): the element-wise
 /// kernels read and write `vec4`s, so the last, partial vector of the data
 /// must lie inside the buffer. Those padding bytes are never read back.
-pub(crate) fn storage_bytes(gpu: &Gpu, count: usize, what: &'static str) -> Result<u64> {
+pub(crate) fn storage_bytes(
+    gpu: &Gpu,
+    count: usize,
+    item_bytes: u64,
+    what: &'static str,
+) -> Result<u64> {
     // Saturating: a byte count past u64 is over any limit anyway.
-    let bytes = (count as u64).saturating_mul(ELEMENT_BYTES);
+    let bytes = (count as u64).saturating_mul(item_bytes);
     let padded = padded_to_vectors(bytes.min(u64::MAX - VECTOR_BYTES)).max(VECTOR_BYTES);
     let limit = gpu.limits().max_buffer_size;
     if padded > limit {

@@ -126,6 +126,15 @@ pub enum Error {
         /// The missing role (`"x"`, `"dy"`, `"bias"`, `"mask"`, `"y"`, `"dx"` or `"db"`).
         operand: &'static str,
     },
+    /// An activation with no kernels: a variant missing from
+    /// [`Activation::examples`](crate::Activation::examples), which gives
+    /// every variant its kernel kind.
+    #[error("activation {activation} has no kernels: it is missing from Activation::examples()")]
+    UnsupportedActivation {
+        /// The activation.
+        activation: String,
+    },
+
     /// A dispatch needs more workgroups than two grid dimensions hold.
     #[error(
         "a dispatch needs {workgroups} workgroups, over the device's \

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{KernelShape, Pipelines, UNIFORM_BIAS_COLUMNS};
+use crate::kernels::prelude::UNIFORM_BIAS_COLUMNS;
+use crate::pipeline::{KernelShape, Pipelines};
 
 /// Bytes of the uniform bias array (shaders/bias_uniform.wgsl).
 const UNIFORM_BIAS_BYTES: u64 = UNIFORM_BIAS_COLUMNS as u64 * 4;

@@ -101,8 +101,10 @@ mod batch;
 mod buffer;
 pub mod compare;
 pub mod cpu;
+mod dtype;
 mod error;
 mod gpu;
+mod kernels;
 mod mask;
 mod op;
 mod ops;
@@ -112,32 +114,17 @@ mod tensor;
 
 pub use activation::Activation;
 pub use batch::Batch;
+pub use dtype::DType;
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
+pub use kernels::prelude::WORKGROUP_SIZE;
+pub use kernels::{KernelModule, kernel_modules};
 pub use mask::Mask;
 pub use op::{Expected, HostInputs, Op, OpTensors};
 pub use ops::bias_gradient_error_bound;
-pub use pipeline::{KernelShape, WORKGROUP_SIZE};
+pub use pipeline::KernelShape;
 pub use readback::PendingDownload;
 pub use tensor::Tensor;
-
-/// The WGSL sources of every kernel, by file name under `shaders/`.
-///
-/// `common.wgsl` is the prelude the crate puts in front of each of the others
-/// before compiling it; `bias.wgsl` is compiled twice, after
-/// `bias_storage.wgsl` (GPUs) and after `bias_uniform.wgsl` (CPU adapters),
-/// which declare how its kernels read the bias.
-pub const SHADERS: &[(&str, &str)] = &[
-    (pipeline::COMMON_SHADER.name, pipeline::COMMON_SHADER.source),
-    (pipeline::RELU_SHADER.name, pipeline::RELU_SHADER.source),
-    (
-        pipeline::ACTIVATION_SHADER.name,
-        pipeline::ACTIVATION_SHADER.source,
-    ),
-    (pipeline::BIAS_SHADER.name, pipeline::BIAS_SHADER.source),
-    pipeline::BIAS_STORAGE_SOURCE,
-    pipeline::BIAS_UNIFORM_SOURCE,
-];
 
 // Keeps README.md's example compiling: `cargo test` builds it as a doctest.
 #[doc = include_str!("../README.md")]

@@ -1,7 +1,8 @@
 //! The 1-bit-per-element mask a forward pass saves for its backward pass.
 
-use crate::buffer::{self, ELEMENT_BYTES};
+use crate::buffer;
 use crate::cpu;
+use crate::dtype::MASK_WORD_BYTES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::readback::{PendingDownload, Readback};
@@ -40,7 +41,7 @@ pub struct Mask {
 impl Mask {
     /// Allocates a mask of `len` elements for a forward op to write.
     pub fn uninit(gpu: &Gpu, len: usize) -> Result<Self> {
-        let bytes = buffer::storage_bytes(gpu, cpu::mask_words(len), "mask")?;
+        let bytes = buffer::storage_bytes(gpu, cpu::mask_words(len), MASK_WORD_BYTES, "mask")?;
         let buffer = buffer::allocate(gpu, bytes, "wgpu-activations mask")?;
         Ok(Self {
             gpu: gpu.clone(),
@@ -61,7 +62,7 @@ impl Mask {
                 actual: words.len(),
             });
         }
-        let bytes = buffer::storage_bytes(gpu, words.len(), "mask")?;
+        let bytes = buffer::storage_bytes(gpu, words.len(), MASK_WORD_BYTES, "mask")?;
         let buffer = buffer::upload(
             gpu,
             bytemuck::cast_slice(words),
@@ -86,7 +87,7 @@ impl Mask {
     /// `min_storage_buffer_offset_alignment`, in bounds, the same device;
     /// downloads need `COPY_SRC`.
     pub fn from_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Self> {
-        let bytes = cpu::mask_words(len) as u64 * ELEMENT_BYTES;
+        let bytes = cpu::mask_words(len) as u64 * MASK_WORD_BYTES;
         buffer::check_view(gpu, "mask view", buffer, offset, bytes)?;
         Ok(Self {
             gpu: gpu.clone(),
@@ -181,6 +182,6 @@ impl Mask {
     }
 
     pub(crate) fn bytes(&self) -> u64 {
-        self.words() as u64 * ELEMENT_BYTES
+        self.words() as u64 * MASK_WORD_BYTES
     }
 }

@@ -1,27 +1,17 @@
-//! The kernel registry and the per-device pipeline cache.
+//! The per-device pipeline cache, and the shape of the element-wise kernels.
 //!
-//! Every kernel this crate dispatches is a [`Kernel`]: its WGSL file, its entry
-//! point and its bindings. Shader modules and pipelines are built on first use
-//! and kept for the life of the [`Gpu`](crate::Gpu).
+//! Every kernel of the [table](crate::kernels) is compiled on first use (or
+//! all at once by [`Gpu::precompile`](crate::Gpu::precompile)), once per
+//! activation kind, and kept for the life of the [`Gpu`](crate::Gpu). Bind
+//! group layouts come from the shaders themselves (wgpu's automatic layout),
+//! so no table of binding types is kept by hand.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::activation::Kind;
 use crate::error::{Error, Result};
-
-/// Threads per workgroup of the bias-gradient kernels, whose summation order
-/// (and so [`bias_gradient_error_bound`](crate::bias_gradient_error_bound))
-/// depends on it. The element-wise kernels follow a [`KernelShape`] instead.
-pub const WORKGROUP_SIZE: u32 = 256;
-
-/// Elements of one chunk of an element-wise kernel: eight `vec4` loads and
-/// one mask word (`CHUNK_ELEMENTS` in shaders/common.wgsl).
-pub(crate) const CHUNK_ELEMENTS: u64 = 32;
-
-/// The largest workgroup the shaders' workgroup arrays allow
-/// (`MAX_WORKGROUP_SIZE` in shaders/common.wgsl).
-const MAX_WORKGROUP_SIZE: u32 = 256;
+use crate::kernels::prelude::{self, CHUNK_ELEMENTS, MAX_WORKGROUP_SIZE};
+use crate::kernels::{KERNELS, Kernel, Kind};
 
 /// How the element-wise kernels spread their work: threads per workgroup and
 /// 32-element chunks per thread, both WGSL `override` constants set when the
@@ -127,200 +117,6 @@ impl std::str::FromStr for KernelShape {
     }
 }
 
-/// A WGSL source file under `shaders/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Shader {
-    pub name: &'static str,
-    pub source: &'static str,
-    /// Declarations placed between common.wgsl and the file: how the bias
-    /// kernels bind their bias (empty for the other files).
-    pub binding_source: &'static str,
-}
-
-impl Shader {
-    /// The text wgpu compiles: [`COMMON_SHADER`] (constants, the activation
-    /// functions, indexing), the binding declarations, then the file itself.
-    fn module_source(self) -> String {
-        format!(
-            "{}\n{}\n{}",
-            COMMON_SHADER.source, self.binding_source, self.source
-        )
-    }
-}
-
-/// The prelude of every other shader; it has no entry points of its own.
-pub(crate) const COMMON_SHADER: Shader = Shader {
-    name: "common.wgsl",
-    source: include_str!("../shaders/common.wgsl"),
-    binding_source: "",
-};
-
-pub(crate) const RELU_SHADER: Shader = Shader {
-    name: "relu.wgsl",
-    source: include_str!("../shaders/relu.wgsl"),
-    binding_source: "",
-};
-
-pub(crate) const ACTIVATION_SHADER: Shader = Shader {
-    name: "activation.wgsl",
-    source: include_str!("../shaders/activation.wgsl"),
-    binding_source: "",
-};
-
-/// The bias binding of GPUs (storage buffer).
-pub(crate) const BIAS_STORAGE_SOURCE: (&str, &str) = (
-    "bias_storage.wgsl",
-    include_str!("../shaders/bias_storage.wgsl"),
-);
-
-/// The bias binding of CPU adapters (uniform buffer, at most
-/// [`UNIFORM_BIAS_COLUMNS`] columns).
-pub(crate) const BIAS_UNIFORM_SOURCE: (&str, &str) = (
-    "bias_uniform.wgsl",
-    include_str!("../shaders/bias_uniform.wgsl"),
-);
-
-/// Columns the uniform bias array holds (`UNIFORM_BIAS_VECTORS * 4` in
-/// shaders/bias_uniform.wgsl).
-pub(crate) const UNIFORM_BIAS_COLUMNS: usize = 16384;
-
-pub(crate) const BIAS_SHADER: Shader = Shader {
-    name: "bias.wgsl",
-    source: include_str!("../shaders/bias.wgsl"),
-    binding_source: BIAS_STORAGE_SOURCE.1,
-};
-
-pub(crate) const BIAS_UNIFORM_SHADER: Shader = Shader {
-    name: "bias.wgsl (uniform bias)",
-    source: include_str!("../shaders/bias.wgsl"),
-    binding_source: BIAS_UNIFORM_SOURCE.1,
-};
-
-/// How a kernel reads a binding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    Read,
-    ReadWrite,
-    /// The activation's [`Params`](crate::activation::Params).
-    Uniform,
-}
-
-/// Every kernel the crate dispatches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Kernel {
-    ReluForward,
-    ReluForwardInPlace,
-    ActivationForward,
-    ActivationForwardMask,
-    ActivationBackwardFromMask,
-    ActivationBackwardFromInput,
-    BiasActivationForward,
-    BiasActivationForwardMask,
-    /// [`BiasActivationForward`](Kernel::BiasActivationForward) reading the
-    /// bias from a uniform buffer.
-    BiasActivationForwardUniformBias,
-    /// [`BiasActivationForwardMask`](Kernel::BiasActivationForwardMask)
-    /// reading the bias from a uniform buffer.
-    BiasActivationForwardMaskUniformBias,
-    BiasActivationBackward,
-    BiasGradientSum,
-}
-
-impl Kernel {
-    pub const ALL: &'static [Kernel] = &[
-        Kernel::ReluForward,
-        Kernel::ReluForwardInPlace,
-        Kernel::ActivationForward,
-        Kernel::ActivationForwardMask,
-        Kernel::ActivationBackwardFromMask,
-        Kernel::ActivationBackwardFromInput,
-        Kernel::BiasActivationForward,
-        Kernel::BiasActivationForwardMask,
-        Kernel::BiasActivationForwardUniformBias,
-        Kernel::BiasActivationForwardMaskUniformBias,
-        Kernel::BiasActivationBackward,
-        Kernel::BiasGradientSum,
-    ];
-
-    pub fn shader(self) -> Shader {
-        match self {
-            Kernel::ReluForward | Kernel::ReluForwardInPlace => RELU_SHADER,
-            Kernel::ActivationForward
-            | Kernel::ActivationForwardMask
-            | Kernel::ActivationBackwardFromMask
-            | Kernel::ActivationBackwardFromInput => ACTIVATION_SHADER,
-            Kernel::BiasActivationForward
-            | Kernel::BiasActivationForwardMask
-            | Kernel::BiasActivationBackward
-            | Kernel::BiasGradientSum => BIAS_SHADER,
-            Kernel::BiasActivationForwardUniformBias
-            | Kernel::BiasActivationForwardMaskUniformBias => BIAS_UNIFORM_SHADER,
-        }
-    }
-
-    pub fn entry_point(self) -> &'static str {
-        match self {
-            Kernel::ReluForward => "relu_forward",
-            Kernel::ReluForwardInPlace => "relu_forward_in_place",
-            Kernel::ActivationForward => "activation_forward",
-            Kernel::ActivationForwardMask => "activation_forward_mask",
-            Kernel::ActivationBackwardFromMask => "activation_backward_from_mask",
-            Kernel::ActivationBackwardFromInput => "activation_backward_from_input",
-            Kernel::BiasActivationForward | Kernel::BiasActivationForwardUniformBias => {
-                "bias_activation_forward"
-            }
-            Kernel::BiasActivationForwardMask | Kernel::BiasActivationForwardMaskUniformBias => {
-                "bias_activation_forward_mask"
-            }
-            Kernel::BiasActivationBackward => "bias_activation_backward",
-            Kernel::BiasGradientSum => "bias_gradient_sum",
-        }
-    }
-
-    /// Whether the kernel works in 32-element chunks and follows the
-    /// [`KernelShape`] (every kernel but the bias-gradient pair).
-    pub fn is_chunked(self) -> bool {
-        !matches!(
-            self,
-            Kernel::BiasActivationBackward | Kernel::BiasGradientSum
-        )
-    }
-
-    /// The activation kinds the kernel is compiled for.
-    pub fn kinds(self) -> &'static [Kind] {
-        use Kind::{ClippedRelu, Identity, LeakyRelu, Relu};
-        match self {
-            Kernel::ReluForward | Kernel::ReluForwardInPlace | Kernel::BiasGradientSum => &[Relu],
-            Kernel::BiasActivationForward | Kernel::BiasActivationForwardUniformBias => {
-                &[Relu, LeakyRelu, ClippedRelu, Identity]
-            }
-            _ => &[Relu, LeakyRelu, ClippedRelu],
-        }
-    }
-
-    /// Bindings of group 0, in binding-index order, as the WGSL declares them.
-    pub fn bindings(self) -> &'static [Access] {
-        use Access::{Read, ReadWrite, Uniform};
-        match self {
-            Kernel::ReluForward => &[Read, ReadWrite],
-            Kernel::ReluForwardInPlace => &[ReadWrite],
-            Kernel::ActivationForward => &[Read, ReadWrite, Uniform],
-            Kernel::ActivationForwardMask => &[Read, ReadWrite, Uniform, ReadWrite],
-            Kernel::ActivationBackwardFromMask | Kernel::ActivationBackwardFromInput => {
-                &[Read, Read, ReadWrite, Uniform]
-            }
-            Kernel::BiasActivationForward => &[Read, Read, ReadWrite, Uniform],
-            Kernel::BiasActivationForwardMask => &[Read, Read, ReadWrite, Uniform, ReadWrite],
-            Kernel::BiasActivationForwardUniformBias => &[Read, Uniform, ReadWrite, Uniform],
-            Kernel::BiasActivationForwardMaskUniformBias => {
-                &[Read, Uniform, ReadWrite, Uniform, ReadWrite]
-            }
-            Kernel::BiasActivationBackward => &[Read, Read, ReadWrite, ReadWrite, Uniform],
-            Kernel::BiasGradientSum => &[Read, ReadWrite],
-        }
-    }
-}
-
 /// A compiled kernel: its pipeline, the layout its bind groups follow and
 /// the shape it was built with.
 pub(crate) struct CompiledKernel {
@@ -333,8 +129,8 @@ pub(crate) struct CompiledKernel {
 pub(crate) struct Pipelines {
     device: wgpu::Device,
     shape: KernelShape,
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    kernels: Mutex<HashMap<(Kernel, Kind), Arc<CompiledKernel>>>,
+    modules: Mutex<HashMap<Vec<&'static str>, wgpu::ShaderModule>>,
+    kernels: Mutex<HashMap<(&'static str, u32), Arc<CompiledKernel>>>,
 }
 
 impl Pipelines {
@@ -351,8 +147,8 @@ impl Pipelines {
     /// Compiles every kernel for every kind it serves now rather than on
     /// first use.
     pub fn compile_all(&self) -> Result<()> {
-        for &kernel in Kernel::ALL {
-            for &kind in kernel.kinds() {
+        for &kernel in KERNELS {
+            for kind in kernel.kinds() {
                 self.get(kernel, kind)?;
             }
         }
@@ -362,98 +158,44 @@ impl Pipelines {
     /// The kernel's pipeline for `kind`, compiling it on first use.
     pub fn get(&self, kernel: Kernel, kind: Kind) -> Result<Arc<CompiledKernel>> {
         // Held across compilation so two threads never build the same kernel twice.
-        let mut kernels = self.kernels.lock().map_err(|_| poisoned(kernel))?;
-        if let Some(compiled) = kernels.get(&(kernel, kind)) {
+        let mut kernels = self.kernels.lock().map_err(|_| poisoned(kernel.name))?;
+        if let Some(compiled) = kernels.get(&(kernel.name, kind.id)) {
             return Ok(Arc::clone(compiled));
         }
-        let compiled = Arc::new(self.compile(kernel, kind)?);
-        kernels.insert((kernel, kind), Arc::clone(&compiled));
+        if !kernel.kinds().contains(&kind) {
+            return Err(Error::ShaderCompilation {
+                kernel: kernel.name,
+                message: format!("not compiled for the {} kind", kind.name),
+            });
+        }
+        let compiled = Arc::new(self.build(kernel, kind)?);
+        kernels.insert((kernel.name, kind.id), Arc::clone(&compiled));
         Ok(compiled)
     }
 
-    fn compile(&self, kernel: Kernel, kind: Kind) -> Result<CompiledKernel> {
-        // The bias-gradient kernels keep their own fixed workgroup: their
-        // summation order, and so the published error bound, depends on it.
-        let shape = if kernel.is_chunked() {
-            self.shape
-        } else {
-            KernelShape {
-                workgroup_size: WORKGROUP_SIZE,
-                chunks_per_invocation: 1,
-            }
-        };
-        self.build(
-            kernel.shader(),
-            kernel.entry_point(),
-            kernel.bindings(),
-            shape,
-            kind,
-        )
-    }
-
-    /// Builds one entry point of `shader` with storage bindings `bindings`;
-    /// any wgpu error on the way (WGSL, validation) becomes
-    /// [`Error::ShaderCompilation`].
-    fn build(
-        &self,
-        shader: Shader,
-        entry_point: &'static str,
-        bindings: &[Access],
-        shape: KernelShape,
-        kind: Kind,
-    ) -> Result<CompiledKernel> {
+    /// Builds `kernel`'s pipeline for `kind`; any wgpu error on the way
+    /// (WGSL, validation) becomes [`Error::ShaderCompilation`].
+    fn build(&self, kernel: Kernel, kind: Kind) -> Result<CompiledKernel> {
         let device = &self.device;
+        let shape = prelude::effective_shape(kernel, self.shape);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.module(shader)?;
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
-            .iter()
-            .enumerate()
-            .map(|(index, access)| wgpu::BindGroupLayoutEntry {
-                binding: index as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match access {
-                        Access::Uniform => wgpu::BufferBindingType::Uniform,
-                        _ => wgpu::BufferBindingType::Storage {
-                            read_only: *access == Access::Read,
-                        },
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(entry_point),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(entry_point),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let module = self.module(kernel)?;
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry_point),
-            layout: Some(&pipeline_layout),
+            label: Some(kernel.name),
+            // Derived from the shader: the bindings its entry point uses.
+            layout: None,
             module: &module,
-            entry_point: Some(entry_point),
+            entry_point: Some(kernel.entry_point),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[
-                    ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
-                    (
-                        "CHUNKS_PER_INVOCATION",
-                        f64::from(shape.chunks_per_invocation),
-                    ),
-                    ("KIND", f64::from(kind as u32)),
-                ],
+                constants: &prelude::pipeline_constants(kernel, self.shape, kind),
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
         });
+        let layout = pipeline.get_bind_group_layout(0);
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(Error::ShaderCompilation {
-                kernel: entry_point,
+                kernel: kernel.name,
                 message: error.to_string(),
             });
         }
@@ -464,25 +206,22 @@ impl Pipelines {
         })
     }
 
-    fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
-        let mut modules = self.modules.lock().map_err(|_| Error::ShaderCompilation {
-            kernel: shader.name,
-            message: "module cache poisoned by a panic on another thread".to_string(),
-        })?;
-        let module = modules.entry(shader).or_insert_with(|| {
+    fn module(&self, kernel: Kernel) -> Result<wgpu::ShaderModule> {
+        let mut modules = self.modules.lock().map_err(|_| poisoned(kernel.name))?;
+        let module = modules.entry(kernel.module_key()).or_insert_with(|| {
             self.device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.name),
-                    source: wgpu::ShaderSource::Wgsl(shader.module_source().into()),
+                    label: Some(kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.module_source().into()),
                 })
         });
         Ok(module.clone())
     }
 }
 
-fn poisoned(kernel: Kernel) -> Error {
+fn poisoned(kernel: &'static str) -> Error {
     Error::ShaderCompilation {
-        kernel: kernel.entry_point(),
+        kernel,
         message: "pipeline cache poisoned by a panic on another thread".to_string(),
     }
 }
@@ -490,6 +229,7 @@ fn poisoned(kernel: Kernel) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{KernelSpec, Kinds, Layout};
 
     fn device() -> Option<wgpu::Device> {
         match crate::Gpu::new() {
@@ -502,21 +242,34 @@ mod tests {
         }
     }
 
+    static BROKEN: KernelSpec = KernelSpec {
+        name: "broken",
+        parts: &[crate::kernels::Part {
+            name: "broken.wgsl",
+            source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
+        }],
+        entry_point: "main",
+        bindings: &[],
+        kinds: Kinds::Fixed,
+        layout: Layout::Chunked,
+    };
+
     #[test]
     fn broken_wgsl_is_a_shader_compilation_error_not_a_panic() {
         let Some(device) = device() else { return };
         let pipelines = Pipelines::new(device, KernelShape::GPU);
-        let broken = Shader {
-            name: "broken.wgsl",
-            source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
-            binding_source: "",
-        };
         let error = pipelines
-            .build(broken, "main", &[], KernelShape::GPU, Kind::Relu)
+            .build(&BROKEN, Kind::fixed())
             .err()
             .expect("a type error must not compile");
         assert!(
-            matches!(error, Error::ShaderCompilation { kernel: "main", .. }),
+            matches!(
+                error,
+                Error::ShaderCompilation {
+                    kernel: "broken",
+                    ..
+                }
+            ),
             "{error:?}"
         );
     }
@@ -525,13 +278,14 @@ mod tests {
     fn every_kernel_compiles_and_is_cached() {
         let Some(device) = device() else { return };
         let pipelines = Pipelines::new(device, KernelShape::CPU);
-        for &kernel in Kernel::ALL {
-            for &kind in kernel.kinds() {
+        for &kernel in KERNELS {
+            for kind in kernel.kinds() {
                 let first = pipelines.get(kernel, kind).unwrap();
                 let second = pipelines.get(kernel, kind).unwrap();
                 assert!(
                     Arc::ptr_eq(&first, &second),
-                    "{kernel:?} {kind:?} compiled twice"
+                    "{} {kind:?} compiled twice",
+                    kernel.name
                 );
             }
         }

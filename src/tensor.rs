@@ -1,14 +1,15 @@
-//! GPU-resident f32 tensors: upload, allocate, download.
+//! GPU-resident tensors: upload, allocate, download.
 
 use std::future::Future;
 
-use crate::buffer::{self, ELEMENT_BYTES};
+use crate::buffer;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
 use crate::readback::{PendingDownload, Readback};
 
-/// A row-major f32 buffer on the GPU with a shape.
+/// A row-major buffer of [`DType`] elements (f32 for now) on the GPU with a shape.
 ///
 /// Ops take tensors and return tensors, so a chain of ops stays on the GPU
 /// until [`download`](Tensor::download). A tensor either owns its buffer
@@ -33,6 +34,7 @@ pub struct Tensor {
     offset: u64,
     shape: Vec<usize>,
     len: usize,
+    dtype: DType,
     /// Bytes from `offset` that kernels may write: the whole padded buffer
     /// of a tensor this crate allocated, exactly the data of a view.
     extent: u64,
@@ -54,7 +56,7 @@ impl Tensor {
                 actual: data.len(),
             });
         }
-        let bytes = buffer::storage_bytes(gpu, len, "tensor")?;
+        let bytes = buffer::storage_bytes(gpu, len, DType::F32.size_bytes(), "tensor")?;
         let buffer = buffer::upload(
             gpu,
             bytemuck::cast_slice(data),
@@ -68,7 +70,7 @@ impl Tensor {
     /// until written (wgpu happens to zero them; do not rely on it).
     pub fn uninit(gpu: &Gpu, shape: &[usize]) -> Result<Self> {
         let len = element_count(shape)?;
-        let bytes = buffer::storage_bytes(gpu, len, "tensor")?;
+        let bytes = buffer::storage_bytes(gpu, len, DType::F32.size_bytes(), "tensor")?;
         let buffer = buffer::allocate(gpu, bytes, "wgpu-activations tensor")?;
         Ok(Self::owning(gpu, buffer, shape, len))
     }
@@ -81,6 +83,7 @@ impl Tensor {
             offset: 0,
             shape: shape.to_vec(),
             len,
+            dtype: DType::F32,
         }
     }
 
@@ -128,12 +131,11 @@ impl Tensor {
         shape: &[usize],
     ) -> Result<Self> {
         let len = element_count(shape)?;
-        let bytes =
-            (len as u64)
-                .checked_mul(ELEMENT_BYTES)
-                .ok_or_else(|| Error::ShapeOverflow {
-                    shape: shape.to_vec(),
-                })?;
+        let bytes = (len as u64)
+            .checked_mul(DType::F32.size_bytes())
+            .ok_or_else(|| Error::ShapeOverflow {
+                shape: shape.to_vec(),
+            })?;
         buffer::check_view(gpu, "tensor view", buffer, offset, bytes)?;
         Ok(Self {
             gpu: gpu.clone(),
@@ -141,8 +143,14 @@ impl Tensor {
             offset,
             shape: shape.to_vec(),
             len,
+            dtype: DType::F32,
             extent: bytes,
         })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The shape, outermost dimension first.
@@ -326,7 +334,7 @@ impl Tensor {
     }
 
     pub(crate) fn data_bytes(&self) -> u64 {
-        self.len as u64 * ELEMENT_BYTES
+        self.len as u64 * self.dtype.size_bytes()
     }
 
     /// The bytes a kernel binds: exactly the data, never the padding.

@@ -166,10 +166,11 @@ impl Operands {
         let (x, dy) = (&inputs.x[..used], &inputs.dy[..used]);
         let reads_x = !op.is_backward() || matches!(op, Op::BackwardFromInput(_));
         let mask = if op.reads_mask() {
-            Some(
-                Mask::from_words(gpu, &inputs.saved_mask(op), used)?
-                    .with_row_length(inputs.cols())?,
-            )
+            let mask = Mask::from_words(gpu, &inputs.saved_mask(op), used)?;
+            Some(match op.uses_bias() {
+                true => mask.with_row_length(inputs.cols())?,
+                false => mask,
+            })
         } else if op.writes_mask() {
             Some(Mask::uninit(gpu, used)?)
         } else {

@@ -1,13 +1,17 @@
 //! Element-wise activations of the ReLU family: forward (optionally saving the
 //! mask) and backward (from the mask or from the saved input).
 
-use crate::activation::{Activation, Kind, Params};
+use crate::activation::Activation;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::params::Params;
+use crate::kernels::{
+    ACTIVATION_BACKWARD_FROM_INPUT, ACTIVATION_BACKWARD_FROM_MASK, ACTIVATION_FORWARD,
+    ACTIVATION_FORWARD_MASK, Kernel, Kind,
+};
 use crate::mask::Mask;
-use crate::ops::segments::{self, ElementwiseOp, Operand};
+use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
 use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len};
-use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -111,9 +115,9 @@ impl Gpu {
             self,
             encoder,
             ForwardKernels {
-                kind: Kind::of(activation),
-                plain: Kernel::ActivationForward,
-                with_mask: Kernel::ActivationForwardMask,
+                kind: Kind::of(activation)?,
+                plain: &ACTIVATION_FORWARD,
+                with_mask: &ACTIVATION_FORWARD_MASK,
                 cols: None,
             },
             Params::new(activation),
@@ -139,7 +143,7 @@ impl Gpu {
         self.record_backward(
             encoder,
             activation,
-            Kernel::ActivationBackwardFromMask,
+            &ACTIVATION_BACKWARD_FROM_MASK,
             dy,
             Operand::MaskIn(mask),
             dx,
@@ -162,7 +166,7 @@ impl Gpu {
         self.record_backward(
             encoder,
             activation,
-            Kernel::ActivationBackwardFromInput,
+            &ACTIVATION_BACKWARD_FROM_INPUT,
             dy,
             Operand::Input(x),
             dx,
@@ -188,7 +192,7 @@ impl Gpu {
             encoder,
             &ElementwiseOp {
                 kernel,
-                kind: Kind::of(activation),
+                kind: Kind::of(activation)?,
                 params: Params::new(activation),
                 operands: &[
                     Operand::Input(dy),
@@ -197,7 +201,7 @@ impl Gpu {
                     Operand::Params,
                 ],
                 elements: dy.len(),
-                cols: None,
+                split: Split::Elements { cols: None },
             },
         )
     }

@@ -1,20 +1,27 @@
 //! Fused bias-add + activation on row-major `[rows, cols]` tensors: forward in
 //! one pass over `x`, backward producing `dx` and the bias gradient `db`.
 
-use crate::activation::{Activation, Kind, Params, column_divisor};
-use crate::buffer::{self, ELEMENT_BYTES};
+use crate::activation::Activation;
+use crate::buffer;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::params::{Params, column_divisor};
+use crate::kernels::prelude::{ROWS_PER_INVOCATION, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
+use crate::kernels::{
+    BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_FORWARD, BIAS_ACTIVATION_FORWARD_MASK,
+    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
+    BIAS_GRADIENT_SUM, Kind,
+};
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::ops::segments::{self, Operand};
+use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
 use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
-use crate::pipeline::{Kernel, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
 use crate::tensor::Tensor;
 
-/// Rows one invocation of `bias_activation_backward` sums in sequence
-/// (`ROWS_PER_INVOCATION` in shaders/bias.wgsl).
-const ROWS_PER_INVOCATION: usize = 32;
+/// Bytes of one f32: the bias, `db` and the block sums are f32 whatever the
+/// data's element type.
+const F32_BYTES: u64 = DType::F32.size_bytes();
 
 /// The bound the GPU's bias gradient keeps to: for a column whose `dx` values
 /// have absolute sum `abs_sum` over `rows` rows,
@@ -211,8 +218,8 @@ impl Gpu {
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
         let (kind, params) = match activation {
-            Some(activation) => (Kind::of(activation), Params::new(activation)),
-            None => (Kind::Identity, Params::default()),
+            Some(activation) => (Kind::of(activation)?, Params::new(activation)),
+            None => (Kind::identity(), Params::default()),
         };
         let cols = u32_of(x.cols(), "columns")?;
         let (column_magic, column_shift) = column_divisor(cols);
@@ -243,23 +250,20 @@ impl Gpu {
             && !x.is_empty()
             && stageable
         {
-            staged = buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * ELEMENT_BYTES)?;
+            staged = buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * F32_BYTES)?;
             self.capture("staging the bias", || {
                 encoder.copy_buffer_to_buffer(b.buffer(), b.offset(), &staged, 0, b.data_bytes());
             })?;
             (
                 [
-                    Kernel::BiasActivationForwardUniformBias,
-                    Kernel::BiasActivationForwardMaskUniformBias,
+                    &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
+                    &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
                 ],
                 Binding::whole(&staged),
             )
         } else {
             (
-                [
-                    Kernel::BiasActivationForward,
-                    Kernel::BiasActivationForwardMask,
-                ],
+                [&BIAS_ACTIVATION_FORWARD, &BIAS_ACTIVATION_FORWARD_MASK],
                 b.binding(),
             )
         };
@@ -343,63 +347,55 @@ impl Gpu {
         let block_sums_len = tile.row_blocks * cols;
         // Every dispatch binds all the block sums (1/32 to 1/8192 of dy).
         let limit = self.limits().max_storage_buffer_binding_size;
-        if block_sums_len as u64 * ELEMENT_BYTES > limit {
+        if block_sums_len as u64 * F32_BYTES > limit {
             return Err(Error::TooLarge {
                 what: "the bias gradient's partial sums (one per block of rows and column)",
-                bytes: block_sums_len as u64 * ELEMENT_BYTES,
+                bytes: block_sums_len as u64 * F32_BYTES,
                 limit_name: "max_storage_buffer_binding_size",
                 limit,
             });
         }
-        let bytes = buffer::storage_bytes(self, block_sums_len, "bias-gradient block sums")?;
+        let bytes =
+            buffer::storage_bytes(self, block_sums_len, F32_BYTES, "bias-gradient block sums")?;
         let block_sums = buffer::allocate(self, bytes, "wgpu-activations block sums")?;
         let block_sums = Binding {
             buffer: &block_sums,
             offset: 0,
-            bytes: block_sums_len as u64 * ELEMENT_BYTES,
+            bytes: block_sums_len as u64 * F32_BYTES,
         };
-        let mut first_row = 0;
-        while first_row < rows {
-            let group = group_rows.min(rows - first_row);
-            let first = (first_row * cols) as u64;
-            let elements = (group * cols) as u64;
-            let params = buffer::uniform(
-                self,
-                &Params {
-                    cols: u32_of(cols, "columns")?,
-                    tile_cols: tile.tile_cols as u32,
-                    first_row_block: (first_row / tile.rows_per_block) as u32,
-                    ..Params::new(activation)
-                },
-            )?;
-            let mask_words = Binding {
-                buffer: mask.buffer(),
-                offset: mask.offset() + first / 32 * ELEMENT_BYTES,
-                bytes: elements.div_ceil(32) * ELEMENT_BYTES,
-            };
-            dispatch::record(
-                self,
-                encoder,
-                Kernel::BiasActivationBackward,
-                Kind::of(activation),
-                &[
-                    elements_of(dy, first, elements),
-                    mask_words,
-                    elements_of(dx, first, elements),
-                    block_sums,
-                    Binding::whole(&params),
+        let params = Params {
+            cols: u32_of(cols, "columns")?,
+            tile_cols: tile.tile_cols as u32,
+            ..Params::new(activation)
+        };
+        segments::record(
+            self,
+            encoder,
+            &ElementwiseOp {
+                kernel: &BIAS_ACTIVATION_BACKWARD,
+                kind: Kind::of(activation)?,
+                params,
+                operands: &[
+                    Operand::Input(dy),
+                    Operand::MaskIn(mask),
+                    Operand::Output(dx),
+                    Operand::Whole(block_sums),
+                    Operand::Params,
                 ],
-                Grid::Workgroups(
-                    tile.column_tiles as u64 * group.div_ceil(tile.rows_per_block) as u64,
-                ),
-            )?;
-            first_row += group;
-        }
+                elements: rows * cols,
+                split: Split::Rows {
+                    cols,
+                    group_rows,
+                    rows_per_block: tile.rows_per_block,
+                    column_tiles: tile.column_tiles,
+                },
+            },
+        )?;
         dispatch::record(
             self,
             encoder,
-            Kernel::BiasGradientSum,
-            Kind::Relu,
+            &BIAS_GRADIENT_SUM,
+            Kind::fixed(),
             &[block_sums, db.binding()],
             Grid::Workgroups(cols.div_ceil(WORKGROUP_SIZE as usize) as u64),
         )
@@ -417,7 +413,7 @@ impl Gpu {
         cols: usize,
     ) -> Result<usize> {
         let limit = self.limits().max_storage_buffer_binding_size;
-        let rows_in_binding = (limit / (cols as u64 * ELEMENT_BYTES)) as usize;
+        let rows_in_binding = (limit / (cols as u64 * F32_BYTES)) as usize;
         if rows <= rows_in_binding {
             return Ok(rows);
         }
@@ -430,21 +426,12 @@ impl Gpu {
         if group == 0 {
             return Err(Error::TooLarge {
                 what: "the fused backward's smallest group of whole rows",
-                bytes: (step * cols) as u64 * ELEMENT_BYTES,
+                bytes: (step * cols) as u64 * F32_BYTES,
                 limit_name: "max_storage_buffer_binding_size",
                 limit,
             });
         }
         Ok(group)
-    }
-}
-
-/// `elements` elements of `tensor` from element `first`, bound exactly.
-fn elements_of(tensor: &Tensor, first: u64, elements: u64) -> Binding<'_> {
-    Binding {
-        buffer: tensor.buffer(),
-        offset: tensor.offset() + first * ELEMENT_BYTES,
-        bytes: elements * ELEMENT_BYTES,
     }
 }
 

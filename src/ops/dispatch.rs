@@ -1,9 +1,9 @@
 //! The one place that records a kernel into a command encoder.
 
-use crate::activation::Kind;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::pipeline::{CHUNK_ELEMENTS, Kernel};
+use crate::kernels::prelude::CHUNK_ELEMENTS;
+use crate::kernels::{Kernel, Kind};
 
 /// A byte range of a storage buffer that a kernel binds.
 #[derive(Clone, Copy, Debug)]
@@ -37,9 +37,11 @@ pub(crate) enum Grid {
 /// Records `kernel`, compiled for `kind`, into `encoder` over `grid`: one compute pass, no submit,
 /// no wait.
 ///
-/// Bindings must be exactly as long as the kernel expects: the data itself
-/// for the kernels that read `arrayLength`, whole vectors for the chunked
-/// ones. An empty grid records nothing (wgpu cannot bind an empty range).
+/// `bindings` are the kernel's operands in the order of its spec's
+/// [`bindings`](crate::kernels::KernelSpec::bindings), each exactly as long
+/// as the kernel expects: the data itself for the kernels that read
+/// `arrayLength`, whole vectors for the chunked ones. An empty grid records
+/// nothing (wgpu cannot bind an empty range).
 pub(crate) fn record(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
@@ -48,7 +50,7 @@ pub(crate) fn record(
     bindings: &[Binding<'_>],
     grid: Grid,
 ) -> Result<()> {
-    debug_assert_eq!(bindings.len(), kernel.bindings().len());
+    debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.name);
     let compiled = gpu.pipelines().get(kernel, kind)?;
     let workgroups = match grid {
         Grid::Chunks(elements) => {
@@ -75,12 +77,12 @@ pub(crate) fn record(
         workgroups,
         gpu.limits().max_compute_workgroups_per_dimension,
     )?;
-    gpu.capture(kernel.entry_point(), || {
+    gpu.capture(kernel.name, || {
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
-            .enumerate()
-            .map(|(index, binding)| wgpu::BindGroupEntry {
-                binding: index as u32,
+            .zip(kernel.bindings)
+            .map(|(binding, &(index, _))| wgpu::BindGroupEntry {
+                binding: index,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: binding.buffer,
                     offset: binding.offset,
@@ -89,12 +91,12 @@ pub(crate) fn record(
             })
             .collect();
         let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.entry_point()),
+            label: Some(kernel.name),
             layout: &compiled.layout,
             entries: &entries,
         });
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(kernel.entry_point()),
+            label: Some(kernel.name),
             timestamp_writes: None,
         });
         pass.set_pipeline(&compiled.pipeline);

@@ -12,13 +12,13 @@ pub(crate) mod segments;
 
 pub use bias::bias_gradient_error_bound;
 
-use crate::activation::{Kind, Params};
-use crate::buffer;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::params::Params;
+use crate::kernels::{Kernel, Kind};
 use crate::mask::Mask;
-use crate::pipeline::Kernel;
-use segments::{ElementwiseOp, Operand};
+use segments::{ElementwiseOp, Operand, Split};
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
 fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
@@ -49,9 +49,9 @@ fn not_aliased(what: &'static str, output: &wgpu::Buffer, inputs: &[&wgpu::Buffe
 fn u32_of(value: usize, what: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::TooLarge {
         what,
-        bytes: value as u64 * buffer::ELEMENT_BYTES,
+        bytes: value as u64 * DType::F32.size_bytes(),
         limit_name: "u32 element indices",
-        limit: u64::from(u32::MAX) * buffer::ELEMENT_BYTES,
+        limit: u64::from(u32::MAX) * DType::F32.size_bytes(),
     })
 }
 
@@ -112,7 +112,7 @@ fn record_forward(
             params,
             operands: &operands,
             elements,
-            cols: kernels.cols,
+            split: Split::Elements { cols: kernels.cols },
         },
     )
 }

@@ -1,11 +1,11 @@
 //! ReLU forward, out-of-place and in-place.
 
-use crate::activation::{Kind, Params};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::ops::segments::{self, ElementwiseOp, Operand};
+use crate::kernels::params::Params;
+use crate::kernels::{Kind, RELU_FORWARD, RELU_FORWARD_IN_PLACE};
+use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
 use crate::ops::{not_aliased, same_len};
-use crate::pipeline::Kernel;
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -58,12 +58,12 @@ impl Gpu {
             self,
             encoder,
             &ElementwiseOp {
-                kernel: Kernel::ReluForward,
-                kind: Kind::Relu,
+                kernel: &RELU_FORWARD,
+                kind: Kind::fixed(),
                 params: Params::default(),
                 operands: &[Operand::Input(x), Operand::Output(y)],
                 elements: x.len(),
-                cols: None,
+                split: Split::Elements { cols: None },
             },
         )
     }
@@ -90,12 +90,12 @@ impl Gpu {
             self,
             encoder,
             &ElementwiseOp {
-                kernel: Kernel::ReluForwardInPlace,
-                kind: Kind::Relu,
+                kernel: &RELU_FORWARD_IN_PLACE,
+                kind: Kind::fixed(),
                 params: Params::default(),
                 operands: &[Operand::InOut(x)],
                 elements: x.len(),
-                cols: None,
+                split: Split::Elements { cols: None },
             },
         )
     }

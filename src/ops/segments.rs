@@ -1,10 +1,13 @@
-//! Element-wise kernels over tensors of any size and any view.
+//! Kernels over tensors of any size and any view: the one segmenter.
 //!
 //! A storage binding holds at most `max_storage_buffer_binding_size` bytes
 //! (128 MiB on many devices), so a larger tensor runs as one dispatch per
-//! *segment*: a range of whole 32-element chunks whose first element is a
-//! multiple of [`segment_quantum`], so that every operand's range, and the
-//! mask's words, start at an offset the device can bind.
+//! *segment*: a range whose first element is a multiple of
+//! [`segment_quantum`], so that every operand's range, and the mask's words,
+//! start at an offset the device can bind. Element-wise kernels split into
+//! whole 32-element chunks; the fused backward into whole row blocks
+//! ([`Split::Rows`]), so that each block's column sums come from one
+//! dispatch.
 //!
 //! The kernels load and store whole 16-byte vectors. A tensor this crate
 //! allocated is padded for that; a view of a caller's buffer is not, and
@@ -13,13 +16,15 @@
 //! runs in a scratch buffer: its inputs are copied in, the kernel runs there,
 //! and exactly its outputs' bytes are copied back.
 
-use crate::activation::{Kind, Params};
-use crate::buffer::{self, ELEMENT_BYTES, VECTOR_BYTES, padded_to_vectors};
+use crate::buffer::{self, padded_to_vectors};
+use crate::dtype::{DType, MASK_WORD_BYTES, VECTOR_BYTES};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::params::Params;
+use crate::kernels::prelude::CHUNK_ELEMENTS;
+use crate::kernels::{Kernel, Kind, Layout};
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
-use crate::pipeline::{CHUNK_ELEMENTS, Kernel};
 use crate::tensor::Tensor;
 
 /// One binding of an element-wise kernel, in binding order.
@@ -35,28 +40,45 @@ pub(crate) enum Operand<'a> {
     MaskIn(&'a Mask),
     /// Mask words the kernel writes.
     MaskOut(&'a Mask),
-    /// Bound whole in every segment (the bias).
+    /// Bound whole in every segment (the bias, the block sums).
     Whole(Binding<'a>),
-    /// The parameter block, with `len` (and `first_column`) set per segment.
+    /// The parameter block, with `len` (and `first_column` or
+    /// `first_row_block`) set per segment.
     Params,
 }
 
-/// An element-wise kernel over `elements` elements of its operands.
+/// How a kernel's elements split into segments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Split {
+    /// At whole 32-element chunks; `cols`, for the fused bias kernels, tells
+    /// each segment the column its first element is in (`first_column`).
+    Elements { cols: Option<usize> },
+    /// At whole groups of `group_rows` rows of `cols` (a multiple of the
+    /// kernel's `rows_per_block`); each segment is told its first row block
+    /// (`first_row_block`) and runs `column_tiles` workgroups per row block.
+    Rows {
+        cols: usize,
+        group_rows: usize,
+        rows_per_block: usize,
+        column_tiles: usize,
+    },
+}
+
+/// A kernel over `elements` elements of its operands.
 pub(crate) struct ElementwiseOp<'a> {
     pub kernel: Kernel,
     pub kind: Kind,
     pub params: Params,
+    /// In the order of the kernel's bindings.
     pub operands: &'a [Operand<'a>],
     pub elements: usize,
-    /// The row length, for the fused bias kernels: each segment is told the
-    /// column its first element is in.
-    pub cols: Option<usize>,
+    pub split: Split,
 }
 
 /// Segments start at multiples of this many elements: a multiple of the
-/// 32-element chunk, and such that both an f32 range (4 bytes per element)
-/// and a mask range (1/8 byte per element) start at a multiple of the
-/// device's `min_storage_buffer_offset_alignment`.
+/// 32-element chunk, and such that both a data range (at least 1 byte per
+/// element) and a mask range (1/8 byte per element) start at a multiple of
+/// the device's `min_storage_buffer_offset_alignment`.
 pub(crate) fn segment_quantum(gpu: &Gpu) -> u64 {
     let alignment = u64::from(gpu.limits().min_storage_buffer_offset_alignment.max(4));
     (8 * alignment).max(CHUNK_ELEMENTS)
@@ -67,11 +89,12 @@ pub(crate) fn segment_quantum(gpu: &Gpu) -> u64 {
 pub(crate) fn segment_elements(gpu: &Gpu) -> Result<u64> {
     let limit = gpu.limits().max_storage_buffer_binding_size;
     let quantum = segment_quantum(gpu);
-    let elements = limit / VECTOR_BYTES * 4 / quantum * quantum;
+    let elements =
+        limit / VECTOR_BYTES * (VECTOR_BYTES / DType::F32.size_bytes()) / quantum * quantum;
     if elements == 0 {
         return Err(Error::TooLarge {
             what: "one aligned segment of an element-wise op",
-            bytes: quantum * ELEMENT_BYTES,
+            bytes: quantum * DType::F32.size_bytes(),
             limit_name: "max_storage_buffer_binding_size",
             limit,
         });
@@ -92,17 +115,24 @@ pub(crate) fn record(
         return Ok(());
     }
     let elements = op.elements as u64;
-    let needs_tail = op.operands.iter().any(|operand| match operand {
-        Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => !t.has_vector_padding(),
-        _ => false,
-    });
+    // Only the chunked kernels move whole vectors; the others bind exactly.
+    let needs_tail = op.kernel.layout == Layout::Chunked
+        && op.operands.iter().any(|operand| match operand {
+            Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => !t.has_vector_padding(),
+            _ => false,
+        });
     let body = if needs_tail {
         check_tail_usages(op.operands)?;
         elements / CHUNK_ELEMENTS * CHUNK_ELEMENTS
     } else {
         elements
     };
-    let step = segment_elements(gpu)?;
+    let step = match op.split {
+        Split::Elements { .. } => segment_elements(gpu)?,
+        Split::Rows {
+            cols, group_rows, ..
+        } => (group_rows * cols) as u64,
+    };
     let mut first = 0;
     while first < body {
         let len = step.min(body - first);
@@ -127,6 +157,7 @@ fn record_range(
     relocated: &[Option<Binding<'_>>],
 ) -> Result<()> {
     let params = segment_params(gpu, op, first, len)?;
+    let exact = op.kernel.layout == Layout::Rows;
     let bindings: Vec<Binding<'_>> = op
         .operands
         .iter()
@@ -136,53 +167,75 @@ fn record_range(
                 .get(index)
                 .copied()
                 .flatten()
-                .unwrap_or_else(|| segment_binding(operand, first, len, &params))
+                .unwrap_or_else(|| segment_binding(operand, first, len, exact, &params))
         })
         .collect();
-    dispatch::record(
-        gpu,
-        encoder,
-        op.kernel,
-        op.kind,
-        &bindings,
-        Grid::Chunks(len as usize),
-    )
+    let grid = match op.split {
+        Split::Elements { .. } => Grid::Chunks(len as usize),
+        Split::Rows {
+            cols,
+            rows_per_block,
+            column_tiles,
+            ..
+        } => Grid::Workgroups(
+            column_tiles as u64 * (len / cols as u64).div_ceil(rows_per_block as u64),
+        ),
+    };
+    dispatch::record(gpu, encoder, op.kernel, op.kind, &bindings, grid)
 }
 
 /// The parameter block of the segment `[first, first + len)`.
 fn segment_params(gpu: &Gpu, op: &ElementwiseOp<'_>, first: u64, len: u64) -> Result<wgpu::Buffer> {
-    let first_column = match op.cols {
-        Some(cols) if cols > 0 => (first % cols as u64) as u32,
-        _ => 0,
-    };
-    buffer::uniform(
-        gpu,
-        &Params {
-            // A segment fits one binding, so its length fits u32.
+    // A segment fits one binding, so its length and indices fit u32.
+    let params = match op.split {
+        Split::Elements { cols } => Params {
             len: len as u32,
-            first_column,
+            first_column: match cols {
+                Some(cols) if cols > 0 => (first % cols as u64) as u32,
+                _ => 0,
+            },
             ..op.params
         },
-    )
+        Split::Rows {
+            cols,
+            rows_per_block,
+            ..
+        } => Params {
+            len: len as u32,
+            first_row_block: (first / cols as u64 / rows_per_block as u64) as u32,
+            ..op.params
+        },
+    };
+    buffer::uniform(gpu, &params)
 }
 
-/// `operand`'s part of the segment `[first, first + len)`.
+/// `operand`'s part of the segment `[first, first + len)`: whole vectors,
+/// or `exact`ly the data.
 fn segment_binding<'a>(
     operand: &Operand<'a>,
     first: u64,
     len: u64,
+    exact: bool,
     params: &'a wgpu::Buffer,
 ) -> Binding<'a> {
     match *operand {
-        Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => Binding {
-            buffer: t.buffer(),
-            offset: t.offset() + first * ELEMENT_BYTES,
-            bytes: padded_to_vectors(len * ELEMENT_BYTES),
-        },
+        Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => {
+            let element = t.dtype().size_bytes();
+            let bytes = len * element;
+            Binding {
+                buffer: t.buffer(),
+                offset: t.offset() + first * element,
+                bytes: if exact {
+                    bytes
+                } else {
+                    padded_to_vectors(bytes)
+                },
+            }
+        }
         Operand::MaskIn(m) | Operand::MaskOut(m) => Binding {
             buffer: m.buffer(),
-            offset: m.offset() + first / CHUNK_ELEMENTS * ELEMENT_BYTES,
-            bytes: len.div_ceil(CHUNK_ELEMENTS) * ELEMENT_BYTES,
+            offset: m.offset() + first / CHUNK_ELEMENTS * MASK_WORD_BYTES,
+            bytes: len.div_ceil(CHUNK_ELEMENTS) * MASK_WORD_BYTES,
         },
         Operand::Whole(binding) => binding,
         Operand::Params => Binding::whole(params),
@@ -208,6 +261,16 @@ fn check_tail_usages(operands: &[Operand<'_>]) -> Result<()> {
     Ok(())
 }
 
+/// Bytes of one element of a data operand, or of one word of a mask
+/// operand; `None` for the operands bound whole.
+fn item_bytes(operand: &Operand<'_>) -> Option<u64> {
+    match operand {
+        Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => Some(t.dtype().size_bytes()),
+        Operand::MaskIn(_) | Operand::MaskOut(_) => Some(MASK_WORD_BYTES),
+        Operand::Whole(_) | Operand::Params => None,
+    }
+}
+
 /// Runs the last partial chunk, `[first, elements)`, in scratch buffers.
 fn record_tail(
     gpu: &Gpu,
@@ -216,38 +279,45 @@ fn record_tail(
     first: u64,
 ) -> Result<()> {
     let len = op.elements as u64 - first;
-    let data_bytes = len * ELEMENT_BYTES;
-    let word = first / CHUNK_ELEMENTS * ELEMENT_BYTES;
+    let word = first / CHUNK_ELEMENTS * MASK_WORD_BYTES;
     // One small buffer per data or mask operand: wgpu refuses one buffer
     // bound both read-only and writable in a dispatch, even at disjoint
     // ranges.
     let scratch: Vec<Option<wgpu::Buffer>> = op
         .operands
         .iter()
-        .map(|operand| match operand {
-            Operand::Whole(_) | Operand::Params => Ok(None),
-            _ => buffer::allocate(gpu, CHUNK_ELEMENTS * ELEMENT_BYTES, "wgpu-activations tail")
-                .map(Some),
+        .map(|operand| {
+            item_bytes(operand)
+                .map(|bytes| {
+                    buffer::allocate(
+                        gpu,
+                        padded_to_vectors(CHUNK_ELEMENTS * bytes),
+                        "wgpu-activations tail",
+                    )
+                })
+                .transpose()
         })
         .collect::<Result<_>>()?;
 
     gpu.capture("copying a view's last elements in", || {
         for (operand, scratch) in op.operands.iter().zip(&scratch) {
             match (*operand, scratch) {
-                (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => encoder
-                    .copy_buffer_to_buffer(
+                (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => {
+                    let element = t.dtype().size_bytes();
+                    encoder.copy_buffer_to_buffer(
                         t.buffer(),
-                        t.offset() + first * ELEMENT_BYTES,
+                        t.offset() + first * element,
                         scratch,
                         0,
-                        data_bytes,
-                    ),
+                        len * element,
+                    )
+                }
                 (Operand::MaskIn(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
                     m.buffer(),
                     m.offset() + word,
                     scratch,
                     0,
-                    ELEMENT_BYTES,
+                    MASK_WORD_BYTES,
                 ),
                 _ => {}
             }
@@ -259,8 +329,8 @@ fn record_tail(
         .zip(&scratch)
         .map(|(operand, scratch)| {
             let bytes = match operand {
-                Operand::MaskIn(_) | Operand::MaskOut(_) => ELEMENT_BYTES,
-                _ => padded_to_vectors(data_bytes),
+                Operand::MaskIn(_) | Operand::MaskOut(_) => MASK_WORD_BYTES,
+                _ => padded_to_vectors(len * item_bytes(operand).unwrap_or(0)),
             };
             scratch.as_ref().map(|buffer| Binding {
                 buffer,
@@ -273,20 +343,22 @@ fn record_tail(
     gpu.capture("copying a view's last elements out", || {
         for (operand, scratch) in op.operands.iter().zip(&scratch) {
             match (*operand, scratch) {
-                (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => encoder
-                    .copy_buffer_to_buffer(
+                (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => {
+                    let element = t.dtype().size_bytes();
+                    encoder.copy_buffer_to_buffer(
                         scratch,
                         0,
                         t.buffer(),
-                        t.offset() + first * ELEMENT_BYTES,
-                        data_bytes,
-                    ),
+                        t.offset() + first * element,
+                        len * element,
+                    )
+                }
                 (Operand::MaskOut(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
                     scratch,
                     0,
                     m.buffer(),
                     m.offset() + word,
-                    ELEMENT_BYTES,
+                    MASK_WORD_BYTES,
                 ),
                 _ => {}
             }

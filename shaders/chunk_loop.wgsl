@@ -1,0 +1,41 @@
+// The one loop of every element-wise kernel. Each invocation handles
+// CHUNKS_PER_INVOCATION chunks of 32 elements (8 vectors, one mask word);
+// neighbouring invocations take neighbouring chunks (`chunk_index`).
+//
+// The kernel's own part, composed before this file, supplies:
+//   fn element_count() -> u32                  elements of the dispatch;
+//   struct Chunk                               per-chunk state (a column, a mask word);
+//   fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk;
+//   fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool>
+//       reads and writes vector `v` (`lane` = v - first_vector, 0..7) and
+//       returns its four mask bits;
+// and mask_out.wgsl or no_mask_out.wgsl supplies `end_chunk`, which stores
+// the chunk's mask word or drops it (the compiler then drops the bits too).
+//
+// The loops have no early exit: a chunk past the end simply has an empty
+// vector range (`first >= end`). On CPU adapters, which run a workgroup's
+// invocations in SIMD lanes, a `break` costs extra masking on every
+// iteration; measured, the backward from the mask ran about 20% slower with
+// one (benches/README.md).
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn elementwise(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(num_workgroups) workgroups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let vectors = vector_count(element_count());
+    for (var k = 0u; k < CHUNKS_PER_INVOCATION; k++) {
+        let chunk = chunk_index(workgroup, workgroups, local, k);
+        let first = chunk * CHUNK_VECTORS;
+        let end = min(first + CHUNK_VECTORS, vectors);
+        var state = begin_chunk(chunk, first);
+        var word = 0u;
+        for (var v = first; v < end; v++) {
+            word |= nibble_of(process_vector(v, v - first, &state)) << (4u * (v - first));
+        }
+        if first < end {
+            end_chunk(chunk, word);
+        }
+    }
+}

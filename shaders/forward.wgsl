@@ -1,0 +1,24 @@
+// Element-wise activation forward, y = activate(x), for the kernel's KIND;
+// composed with mask_out.wgsl it also saves the mask, in the same pass.
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+struct Chunk {
+    unused: u32,
+}
+
+fn element_count() -> u32 {
+    return params.len;
+}
+
+fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk {
+    return Chunk(0u);
+}
+
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
+    let bits = x[v];
+    y[v] = activate4(params, bits);
+    return mask_bit4(params, bits);
+}

@@ -1,0 +1,417 @@
+//! The kernel table: every kernel the crate dispatches, described once.
+//!
+//! A [`KernelSpec`] names the WGSL parts its module is composed of, its entry
+//! point, its bindings (index and WGSL name, in the order the host binds its
+//! operands), the activation kinds it is compiled for and how its work is
+//! laid out. Everything else follows from the table: the pipeline cache
+//! compiles it ([`Pipelines`](crate::pipeline::Pipelines)), bind group
+//! layouts come from the shaders (wgpu's automatic layout), `precompile`
+//! walks it, and a test checks each binding against naga's reflection of the
+//! composed module.
+//!
+//! Each module is: the generated [`prelude`] (constants, `Params`, the
+//! per-kind dispatch), `shaders/common.wgsl`, `shaders/activations.wgsl`,
+//! then the kernel's own parts.
+
+pub(crate) mod params;
+pub(crate) mod prelude;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+
+/// One WGSL file under `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Part {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! part {
+    ($file:literal) => {
+        Part {
+            name: $file,
+            source: include_str!(concat!("../../shaders/", $file)),
+        }
+    };
+}
+
+const COMMON: Part = part!("common.wgsl");
+const ACTIVATIONS: Part = part!("activations.wgsl");
+const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
+const MASK_OUT: Part = part!("mask_out.wgsl");
+const NO_MASK_OUT: Part = part!("no_mask_out.wgsl");
+const RELU: Part = part!("relu.wgsl");
+const RELU_IN_PLACE: Part = part!("relu_in_place.wgsl");
+const FORWARD: Part = part!("forward.wgsl");
+const BACKWARD_FROM_MASK: Part = part!("backward_from_mask.wgsl");
+const BACKWARD_FROM_INPUT: Part = part!("backward_from_input.wgsl");
+const BIAS_STORAGE: Part = part!("bias_storage.wgsl");
+const BIAS_UNIFORM: Part = part!("bias_uniform.wgsl");
+const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
+const BIAS_BACKWARD: Part = part!("bias_backward.wgsl");
+
+/// Every file under `shaders/`, each in at least one kernel's module (a test
+/// checks both directions against the directory).
+#[cfg(test)]
+pub(crate) const PARTS: &[Part] = &[
+    COMMON,
+    ACTIVATIONS,
+    CHUNK_LOOP,
+    MASK_OUT,
+    NO_MASK_OUT,
+    RELU,
+    RELU_IN_PLACE,
+    FORWARD,
+    BACKWARD_FROM_MASK,
+    BACKWARD_FROM_INPUT,
+    BIAS_STORAGE,
+    BIAS_UNIFORM,
+    BIAS_FORWARD,
+    BIAS_BACKWARD,
+];
+
+/// Which activation kinds a kernel is compiled for (the `KIND` constant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kinds {
+    /// None: the kernel applies no activation, or only relu; compiled once.
+    Fixed,
+    /// Every activation of [`Activation::examples`].
+    Activations,
+    /// Every activation, and the identity (the bias add alone).
+    ActivationsAndIdentity,
+}
+
+/// How a kernel spreads its work, and so how its operands are bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `chunk_loop.wgsl`: 32-element chunks, the workgroup size and chunks
+    /// per invocation of the device's [`KernelShape`](crate::KernelShape);
+    /// data bound as whole 16-byte vectors.
+    Chunked,
+    /// Workgroups of [`prelude::WORKGROUP_SIZE`] over rows and columns (the
+    /// bias-gradient kernels, whose summation order depends on it); data
+    /// bound exactly.
+    Rows,
+}
+
+/// One kernel: its module, entry point and bindings.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct KernelSpec {
+    /// Unique; the pipeline's label and the name errors use.
+    pub name: &'static str,
+    /// The kernel's own parts, composed after the prelude, common.wgsl and
+    /// activations.wgsl.
+    pub parts: &'static [Part],
+    pub entry_point: &'static str,
+    /// `(binding index in group 0, WGSL variable)`, in the order the host
+    /// passes its operands.
+    pub bindings: &'static [(u32, &'static str)],
+    pub kinds: Kinds,
+    pub layout: Layout,
+}
+
+/// A kernel of the table.
+pub(crate) type Kernel = &'static KernelSpec;
+
+pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
+    name: "relu_forward",
+    parts: &[RELU, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (1, "y")],
+    kinds: Kinds::Fixed,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
+    name: "relu_forward_in_place",
+    parts: &[RELU_IN_PLACE, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "xy")],
+    kinds: Kinds::Fixed,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
+    name: "activation_forward",
+    parts: &[FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (1, "y"), (2, "params")],
+    kinds: Kinds::Activations,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
+    name: "activation_forward_mask",
+    parts: &[FORWARD, MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (1, "y"), (2, "params"), (3, "mask_out")],
+    kinds: Kinds::Activations,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
+    name: "activation_backward_from_mask",
+    parts: &[BACKWARD_FROM_MASK, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "dy"), (1, "mask_in"), (2, "dx"), (3, "params")],
+    kinds: Kinds::Activations,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
+    name: "activation_backward_from_input",
+    parts: &[BACKWARD_FROM_INPUT, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
+    kinds: Kinds::Activations,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
+    name: "bias_activation_forward",
+    parts: &[BIAS_STORAGE, BIAS_FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params")],
+    kinds: Kinds::ActivationsAndIdentity,
+    layout: Layout::Chunked,
+};
+
+pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
+    name: "bias_activation_forward_mask",
+    parts: &[BIAS_STORAGE, BIAS_FORWARD, MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params"), (3, "mask_out")],
+    kinds: Kinds::Activations,
+    layout: Layout::Chunked,
+};
+
+/// [`BIAS_ACTIVATION_FORWARD`] reading the bias from a uniform buffer (CPU
+/// adapters gather uniform reads into vectors).
+pub(crate) static BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS: KernelSpec = KernelSpec {
+    name: "bias_activation_forward (uniform bias)",
+    parts: &[BIAS_UNIFORM, BIAS_FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    ..BIAS_ACTIVATION_FORWARD
+};
+
+/// [`BIAS_ACTIVATION_FORWARD_MASK`] reading the bias from a uniform buffer.
+pub(crate) static BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS: KernelSpec = KernelSpec {
+    name: "bias_activation_forward_mask (uniform bias)",
+    parts: &[BIAS_UNIFORM, BIAS_FORWARD, MASK_OUT, CHUNK_LOOP],
+    ..BIAS_ACTIVATION_FORWARD_MASK
+};
+
+pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
+    name: "bias_activation_backward",
+    parts: &[BIAS_BACKWARD],
+    entry_point: "bias_activation_backward",
+    bindings: &[
+        (0, "dy"),
+        (1, "mask_in"),
+        (2, "dx"),
+        (3, "block_sums_out"),
+        (4, "params"),
+    ],
+    kinds: Kinds::Activations,
+    layout: Layout::Rows,
+};
+
+pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
+    name: "bias_gradient_sum",
+    parts: &[BIAS_BACKWARD],
+    entry_point: "bias_gradient_sum",
+    bindings: &[(0, "block_sums_in"), (1, "db")],
+    kinds: Kinds::Fixed,
+    layout: Layout::Rows,
+};
+
+/// Every kernel the crate dispatches.
+pub(crate) static KERNELS: &[Kernel] = &[
+    &RELU_FORWARD,
+    &RELU_FORWARD_IN_PLACE,
+    &ACTIVATION_FORWARD,
+    &ACTIVATION_FORWARD_MASK,
+    &ACTIVATION_BACKWARD_FROM_MASK,
+    &ACTIVATION_BACKWARD_FROM_INPUT,
+    &BIAS_ACTIVATION_FORWARD,
+    &BIAS_ACTIVATION_FORWARD_MASK,
+    &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
+    &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
+    &BIAS_ACTIVATION_BACKWARD,
+    &BIAS_GRADIENT_SUM,
+];
+
+impl KernelSpec {
+    /// The kinds this kernel is compiled for.
+    pub fn kinds(&self) -> Vec<Kind> {
+        match self.kinds {
+            Kinds::Fixed => vec![Kind::fixed()],
+            Kinds::Activations => Kind::activations(),
+            Kinds::ActivationsAndIdentity => Kind::all(),
+        }
+    }
+
+    /// The WGSL wgpu compiles for this kernel.
+    pub fn module_source(&self) -> String {
+        let mut source = prelude::source();
+        for part in [COMMON, ACTIVATIONS].iter().chain(self.parts) {
+            source.push_str(&format!("\n// ---- shaders/{} ----\n", part.name));
+            source.push_str(part.source);
+        }
+        source
+    }
+
+    /// The names of the parts, which identify the module (kernels with the
+    /// same parts share one).
+    pub fn module_key(&self) -> Vec<&'static str> {
+        self.parts.iter().map(|part| part.name).collect()
+    }
+}
+
+/// Which activation a kernel is compiled for: the WGSL pipeline constant
+/// `KIND`, so each kernel has one pipeline per kind and the compiler drops
+/// the other kinds' code (CPU adapters would run every arm of a branch they
+/// cannot prove uniform).
+///
+/// A kind's number is its activation's place in [`Activation::examples`];
+/// the identity (the bias add alone) comes after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Kind {
+    pub id: u32,
+    /// The prefix of its rules in `shaders/activations.wgsl`.
+    pub name: &'static str,
+}
+
+impl Kind {
+    /// The kind of `activation`.
+    pub fn of(activation: Activation) -> Result<Kind> {
+        let variant = std::mem::discriminant(&activation);
+        Activation::examples()
+            .iter()
+            .position(|example| std::mem::discriminant(example) == variant)
+            .map(|id| Kind {
+                id: id as u32,
+                name: activation.kind_name(),
+            })
+            .ok_or_else(|| Error::UnsupportedActivation {
+                activation: activation.to_string(),
+            })
+    }
+
+    /// Every activation's kind, in [`Activation::examples`] order.
+    pub fn activations() -> Vec<Kind> {
+        Activation::examples()
+            .into_iter()
+            .enumerate()
+            .map(|(id, activation)| Kind {
+                id: id as u32,
+                name: activation.kind_name(),
+            })
+            .collect()
+    }
+
+    /// No activation: the bias add alone.
+    pub fn identity() -> Kind {
+        Kind {
+            id: Activation::examples().len() as u32,
+            name: "identity",
+        }
+    }
+
+    /// The kind of kernels compiled once ([`Kinds::Fixed`]): relu's.
+    pub fn fixed() -> Kind {
+        Kind::activations()[0]
+    }
+
+    /// Every kind: the activations', then the identity.
+    pub fn all() -> Vec<Kind> {
+        let mut all = Kind::activations();
+        all.push(Kind::identity());
+        all
+    }
+}
+
+/// One kernel module as wgpu receives it, for tools and tests that compile
+/// or inspect the kernels offline (naga translation to every backend's
+/// language, for instance).
+#[derive(Clone, Debug)]
+pub struct KernelModule {
+    /// The kernel's name (unique).
+    pub name: &'static str,
+    /// The entry point wgpu is given.
+    pub entry_point: &'static str,
+    /// The composed WGSL: the generated prelude, the shared files and the
+    /// kernel's own parts.
+    pub source: String,
+    /// `(binding index in group 0, WGSL variable)` the entry point uses.
+    pub bindings: &'static [(u32, &'static str)],
+    /// The pipeline-overridable constants of each pipeline the crate builds
+    /// from the module (one per activation kind), by name.
+    pub pipelines: Vec<Vec<(&'static str, f64)>>,
+}
+
+/// Every kernel module the crate compiles, with the constants of each of its
+/// pipelines, the element-wise kernels in `shape`.
+///
+/// ```
+/// use wgpu_activations::{KernelShape, kernel_modules};
+/// let modules = kernel_modules(KernelShape::GPU);
+/// assert!(modules.iter().any(|m| m.name == "activation_forward_mask"));
+/// assert!(modules.iter().all(|m| m.source.contains("struct Params")));
+/// ```
+pub fn kernel_modules(shape: crate::KernelShape) -> Vec<KernelModule> {
+    KERNELS
+        .iter()
+        .map(|kernel| KernelModule {
+            name: kernel.name,
+            entry_point: kernel.entry_point,
+            source: kernel.module_source(),
+            bindings: kernel.bindings,
+            pipelines: kernel
+                .kinds()
+                .into_iter()
+                .map(|kind| prelude::pipeline_constants(kernel, shape, kind).to_vec())
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_every_shader_file_is_a_part() {
+        let names: HashSet<_> = KERNELS.iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), KERNELS.len());
+        let used: HashSet<&str> = KERNELS
+            .iter()
+            .flat_map(|k| k.parts.iter().map(|p| p.name))
+            .chain([COMMON.name, ACTIVATIONS.name])
+            .collect();
+        let listed: HashSet<&str> = PARTS.iter().map(|p| p.name).collect();
+        assert_eq!(
+            used, listed,
+            "a part listed but used by no kernel, or the reverse"
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+        let on_disk: HashSet<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".wgsl"))
+            .collect();
+        let listed: HashSet<String> = listed.iter().map(|s| s.to_string()).collect();
+        assert_eq!(on_disk, listed, "shaders/ and PARTS differ");
+    }
+
+    #[test]
+    fn every_activation_has_its_own_kind() {
+        for (id, activation) in Activation::examples().into_iter().enumerate() {
+            let kind = Kind::of(activation).unwrap();
+            assert_eq!(kind.id, id as u32, "{activation}");
+            assert_eq!(kind.name, activation.kind_name());
+        }
+        let names: HashSet<_> = Kind::all().iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), Kind::all().len(), "two kinds share a name");
+    }
+}
