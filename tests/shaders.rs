@@ -1,93 +1,223 @@
-//! Every WGSL file in shaders/, prefixed with common.wgsl as the crate does,
-//! parses and validates with naga; no adapter needed.
+//! Every kernel module, for every activation kind, parses, validates and
+//! translates with naga to the language of each backend wgpu drives: SPIR-V
+//! (Vulkan), MSL (Metal), HLSL (DX12) and GLSL (GL). A break that only
+//! Metal or DX12 would see fails here, on any machine, with no adapter.
+//!
+//! Where `spirv-val` (Debian's spirv-tools) and `glslangValidator`
+//! (glslang-tools) are installed, the SPIR-V and GLSL are validated by them
+//! too; with `CI` set they must be installed (`.ci/run` installs them).
+//!
+//! Each kernel's bindings, as the crate's kernel table lists them, are
+//! compared with naga's reflection of the entry point: the host binds its
+//! operands by that table, so a layout mismatch fails here.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
 
-fn shader_files() -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("shaders/ exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wgsl"))
-        .collect();
-    files.sort();
-    files
+use naga::back::PipelineConstants;
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use wgpu_activations::{KernelModule, KernelShape, kernel_modules};
+
+fn parse(kernel: &KernelModule) -> (naga::Module, ModuleInfo) {
+    let module = naga::front::wgsl::parse_str(&kernel.source)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.name, e.emit_to_string(&kernel.source)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.name, e.emit_to_string(&kernel.source)));
+    (module, info)
+}
+
+/// The module with `constants` applied and its overrides gone, as wgpu
+/// hands it to a backend.
+fn specialise(
+    kernel: &KernelModule,
+    module: &naga::Module,
+    info: &ModuleInfo,
+    constants: &[(&str, f64)],
+) -> (naga::Module, ModuleInfo) {
+    let mut values = PipelineConstants::default();
+    for &(name, value) in constants {
+        values.insert(name.to_string(), value);
+    }
+    let (module, info) = naga::back::pipeline_constants::process_overrides(
+        module,
+        info,
+        Some((naga::ShaderStage::Compute, kernel.entry_point)),
+        &values,
+    )
+    .unwrap_or_else(|e| panic!("{} {constants:?}: {e}", kernel.name));
+    (module.into_owned(), info.into_owned())
+}
+
+/// An external validator, if installed; with `CI` set, a missing one fails.
+fn tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and {name} is missing: apt-get install {package}"
+        );
+        eprintln!("SKIPPED: {name} not installed (apt-get install {package})");
+    }
+    found
+}
+
+fn run_validator(tool: &PathBuf, args: &[&str], file: &std::path::Path, what: &str) {
+    let output = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", tool.display()));
+    assert!(
+        output.status.success(),
+        "{what} rejected by {}:\n{}{}",
+        tool.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
-fn every_shader_file_validates_with_naga() {
-    let files = shader_files();
-    assert!(!files.is_empty(), "no .wgsl files found under shaders/");
-    let common =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/common.wgsl"))
-            .expect("shaders/common.wgsl exists");
-    let read = |name: &str| {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("shaders")
-                .join(name),
-        )
-        .unwrap_or_else(|e| panic!("shaders/{name}: {e}"))
-    };
-    let mut modules = Vec::new();
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        match name.as_str() {
-            // The prelude of every module, and the two bias bindings that
-            // go between it and bias.wgsl, as the crate compiles them.
-            "common.wgsl" | "bias_storage.wgsl" | "bias_uniform.wgsl" => {}
-            "bias.wgsl" => {
-                for binding in ["bias_storage.wgsl", "bias_uniform.wgsl"] {
-                    modules.push((
-                        path.clone(),
-                        format!("{common}\n{}\n{}", read(binding), read(&name)),
-                    ));
+fn every_kernel_translates_to_every_backend_language() {
+    let spirv_val = tool("spirv-val", "spirv-tools");
+    let glslang = tool("glslangValidator", "glslang-tools");
+    let dir = std::env::temp_dir().join(format!("wgpu-activations-shaders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut translated = 0;
+    for shape in [KernelShape::GPU, KernelShape::CPU] {
+        for kernel in kernel_modules(shape) {
+            let (module, info) = parse(&kernel);
+            assert!(
+                !kernel.pipelines.is_empty(),
+                "{}: no pipelines",
+                kernel.name
+            );
+            for (index, constants) in kernel.pipelines.iter().enumerate() {
+                let (module, info) = specialise(&kernel, &module, &info, constants);
+                let what = format!("{} (pipeline {index}, {shape})", kernel.name);
+
+                let spirv = naga::back::spv::write_vec(
+                    &module,
+                    &info,
+                    &naga::back::spv::Options::default(),
+                    Some(&naga::back::spv::PipelineOptions {
+                        shader_stage: naga::ShaderStage::Compute,
+                        entry_point: kernel.entry_point.to_string(),
+                    }),
+                )
+                .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e}"));
+
+                let msl_options = naga::back::msl::Options {
+                    lang_version: (2, 1),
+                    ..Default::default()
+                };
+                naga::back::msl::write_string(
+                    &module,
+                    &info,
+                    &msl_options,
+                    &naga::back::msl::PipelineOptions {
+                        entry_point: Some((
+                            naga::ShaderStage::Compute,
+                            kernel.entry_point.to_string(),
+                        )),
+                        ..Default::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
+
+                let mut hlsl = String::new();
+                let hlsl_options = naga::back::hlsl::Options::default();
+                let hlsl_pipeline = naga::back::hlsl::PipelineOptions {
+                    entry_point: Some((naga::ShaderStage::Compute, kernel.entry_point.to_string())),
+                };
+                naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipeline)
+                    .write(&module, &info, None)
+                    .unwrap_or_else(|e| panic!("{what}: HLSL: {e}"));
+
+                let mut glsl = String::new();
+                let glsl_options = naga::back::glsl::Options::default();
+                let glsl_pipeline = naga::back::glsl::PipelineOptions {
+                    shader_stage: naga::ShaderStage::Compute,
+                    entry_point: kernel.entry_point.to_string(),
+                    multiview: None,
+                };
+                naga::back::glsl::Writer::new(
+                    &mut glsl,
+                    &module,
+                    &info,
+                    &glsl_options,
+                    &glsl_pipeline,
+                    naga::proc::BoundsCheckPolicies::default(),
+                )
+                .and_then(|mut writer| writer.write())
+                .unwrap_or_else(|e| panic!("{what}: GLSL: {e}"));
+
+                let stem = format!(
+                    "{}-{index}-{shape}",
+                    kernel.name.replace([' ', '(', ')'], "_")
+                );
+                if let Some(spirv_val) = &spirv_val {
+                    let file = dir.join(format!("{stem}.spv"));
+                    std::fs::write(&file, bytemuck::cast_slice::<u32, u8>(&spirv)).unwrap();
+                    run_validator(spirv_val, &["--target-env", "vulkan1.0"], &file, &what);
                 }
+                if let Some(glslang) = &glslang {
+                    let file = dir.join(format!("{stem}.comp"));
+                    std::fs::write(&file, &glsl).unwrap();
+                    run_validator(glslang, &[], &file, &what);
+                }
+                translated += 1;
             }
-            _ => modules.push((path.clone(), format!("{common}\n{}", read(&name)))),
         }
     }
+    std::fs::remove_dir_all(&dir).ok();
+    // 12 kernels; 4 of them per activation kind and 2 also per identity.
     assert!(
-        modules.len() >= 4,
-        "expected relu, activation and two bias modules"
+        translated >= 2 * 12,
+        "only {translated} pipelines translated"
     );
-    for (path, source) in modules {
-        let module = naga::front::wgsl::parse_str(&source)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
-        assert!(
-            !module.entry_points.is_empty(),
-            "{} has no entry point",
-            path.display()
-        );
-    }
 }
 
 #[test]
-fn the_crate_embeds_exactly_the_files_in_shaders_dir() {
-    let on_disk: Vec<String> = shader_files()
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let mut embedded: Vec<String> = wgpu_activations::SHADERS
-        .iter()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    embedded.sort();
-    assert_eq!(embedded, on_disk);
-    for (name, source) in wgpu_activations::SHADERS {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("shaders")
-            .join(name);
+fn every_kernel_binds_what_its_entry_point_uses() {
+    for kernel in kernel_modules(KernelShape::GPU) {
+        let (module, info) = parse(&kernel);
+        let index = module
+            .entry_points
+            .iter()
+            .position(|entry| entry.name == kernel.entry_point)
+            .unwrap_or_else(|| panic!("{}: no entry point {}", kernel.name, kernel.entry_point));
+        let uses = info.get_entry_point(index);
+        let reflected: BTreeSet<(u32, String)> = module
+            .global_variables
+            .iter()
+            .filter(|(handle, _)| !uses[*handle].is_empty())
+            .filter_map(|(_, global)| {
+                let binding = global.binding.as_ref()?;
+                assert_eq!(binding.group, 0, "{}: {:?}", kernel.name, global.name);
+                Some((binding.binding, global.name.clone().unwrap_or_default()))
+            })
+            .collect();
+        let listed: BTreeSet<(u32, String)> = kernel
+            .bindings
+            .iter()
+            .map(|&(binding, name)| (binding, name.to_string()))
+            .collect();
         assert_eq!(
-            *source,
-            std::fs::read_to_string(path).unwrap(),
-            "{name} is stale"
+            listed.len(),
+            kernel.bindings.len(),
+            "{}: a binding listed twice",
+            kernel.name
+        );
+        assert_eq!(
+            reflected, listed,
+            "{}: the kernel table's bindings differ from the shader's",
+            kernel.name
         );
     }
 }
