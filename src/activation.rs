@@ -102,6 +102,16 @@ impl Activation {
         }
     }
 
+    /// Whether the activation's forward or backward does float arithmetic
+    /// (the leaky multiply), where a GPU may flush subnormals to zero: the
+    /// one deviation from the reference the checker then allows.
+    pub fn does_arithmetic(self) -> bool {
+        match self {
+            Activation::LeakyRelu { .. } => true,
+            Activation::Relu | Activation::ClippedRelu { .. } => false,
+        }
+    }
+
     /// The f32 the kernels read as the activation's parameter (its bits in
     /// `Params::parameter`); 0 for none.
     pub fn parameter(self) -> f32 {

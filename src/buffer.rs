@@ -8,16 +8,12 @@ use crate::dtype::VECTOR_BYTES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-/// Bytes of one f32 or one u32 mask word.
-
-/// Bytes of the `vec4<u32>` the element-wise kernels load and store.
-
 /// `bytes` rounded up to whole vectors.
 pub(crate) fn padded_to_vectors(bytes: u64) -> u64 {
     bytes.div_ceil(VECTOR_BYTES) * VECTOR_BYTES
 }
 
-/// Bytes to allocate for `count` 4-byte elements, checked against the
+/// Bytes to allocate for `count` items of `item_bytes`, checked against the
 /// device's `max_buffer_size`.
 ///
 /// Rounded up to whole 16-byte vectors (at least one): the element-wise

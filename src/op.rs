@@ -142,10 +142,10 @@ impl Op {
     /// Whether the op does float arithmetic a GPU may flush subnormals in:
     /// the bias add, and the leaky slope multiply.
     pub fn may_flush(self) -> bool {
-        let leaky = matches!(self.activation(), Some(Activation::LeakyRelu { .. }));
+        let arithmetic = self.activation().is_some_and(Activation::does_arithmetic);
         match self {
             Op::BiasAdd | Op::BiasForward(_) | Op::BiasForwardWithMask(_) => true,
-            _ => leaky,
+            _ => arithmetic,
         }
     }
 
