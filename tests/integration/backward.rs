@@ -2,12 +2,13 @@
 //! the family, bit-exact against the CPU reference (the leaky multiply may
 //! flush subnormals, as the contract allows).
 
+use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu};
+
 use crate::common::sample;
 use crate::common::{
     LENGTHS, NARROW, activations, assert_agrees, assert_bit_exact, backward_flushed, gpu,
     gpu_with_shape, length_past_one_dispatch_dimension,
 };
-use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu};
 
 fn check_backward(gpu: &Gpu, activation: Activation, len: usize, seed: u64) {
     let what = format!("{activation} backward len {len}");

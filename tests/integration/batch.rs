@@ -10,10 +10,11 @@
 //! - an empty batch submits; the caller's own copies through `encoder()` are
 //!   ordered among the ops; a batch dropped unsubmitted runs nothing.
 
-use crate::common::sample::{self, SPECIAL_BITS};
-use crate::common::{activations, assert_agrees, assert_bit_exact, assert_mask_exact, bits, gpu};
 use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::{Activation, Batch, Error, Gpu, Mask, Tensor};
+
+use crate::common::sample::{self, SPECIAL_BITS};
+use crate::common::{activations, assert_agrees, assert_bit_exact, assert_mask_exact, bits, gpu};
 
 /// A value no op of these tests produces from their inputs (a large
 /// negative normal, not one of the special values), written into outputs

@@ -9,13 +9,14 @@
 //! equal the exact reference (`Subnormals::Preserve`) or the flushed one
 //! (`Subnormals::FlushToZero`), nothing else.
 
+use wgpu_activations::cpu::{self, Subnormals};
+use wgpu_activations::{Error, Gpu, Tensor};
+
 use crate::common::sample;
 use crate::common::{
     NARROW, assert_agrees, assert_bit_exact, assert_unchanged, bias_values, gpu, gpu_with_shape,
     grid_at, special_value_grid,
 };
-use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::{Error, Gpu, Tensor};
 
 /// One element, one long row, one long column, shapes ending mid mask word
 /// and mid vec4 (3x5, 7x33), many rows of a column count just past 256, both

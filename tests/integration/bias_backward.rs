@@ -8,15 +8,16 @@
 //! - the bound is tight enough to catch an error, garbage in a mask's unused
 //!   bits never leaks, and each bad operand returns its error.
 
-use crate::common::sample::{self, SPECIAL_BITS};
-use crate::common::{
-    DbComparison, activations, assert_agrees, assert_db_within_bound, compare_db, gpu,
-};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::{
     Activation, Error, Gpu, Mask, Tensor, WORKGROUP_SIZE, bias_gradient_error_bound,
+};
+
+use crate::common::sample::{self, SPECIAL_BITS};
+use crate::common::{
+    DbComparison, activations, assert_agrees, assert_db_within_bound, compare_db, gpu,
 };
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long

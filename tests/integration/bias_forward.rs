@@ -8,14 +8,15 @@
 //! A GPU may flush subnormal sums (and the leaky multiply) to zero, so each
 //! element must equal the exact reference or the flushed one, nothing else.
 
+use wgpu_activations::cpu;
+use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
+
 use crate::common::sample;
 use crate::common::{
     BiasRefs, NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_within_flush,
     assert_unchanged, bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at,
     special_value_grid,
 };
-use wgpu_activations::cpu;
-use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
 /// row, one long column, shapes ending mid mask word (3x5, 7x33), many rows of

@@ -14,10 +14,10 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use rand::Rng;
+use wgpu_activations::{Gpu, Mask, Tensor, cpu};
 
 use crate::common::stress::{Stress, StressConfig, StressStats};
 use crate::common::{assert_bit_exact, gpu, sample};
-use wgpu_activations::{Gpu, Mask, Tensor, cpu};
 
 const THREADS: usize = 8;
 const OPS_PER_THREAD: usize = 200;

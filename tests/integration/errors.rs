@@ -6,10 +6,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::common::gpu;
 use wgpu_activations::{
     Activation, Error, Gpu, GpuOptions, Mask, Op, OpTensors, PendingDownload, Result, Tensor,
 };
+
+use crate::common::gpu;
 
 #[test]
 fn adapter_name_that_matches_nothing_is_no_adapter() {

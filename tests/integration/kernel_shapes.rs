@@ -18,14 +18,15 @@
 
 use std::sync::OnceLock;
 
+use wgpu_activations::cpu::{self, Subnormals};
+use wgpu_activations::{Error, Gpu, GpuOptions, KernelShape, Mask, Tensor};
+
 use crate::common::sample;
 use crate::common::{
     BiasRefs, activations, assert_agrees, assert_bit_exact, assert_mask_exact,
     assert_mask_within_flush, backward_flushed, bias_values, bits, forward_flushed, gpu,
     gpu_with_shape,
 };
-use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::{Error, Gpu, GpuOptions, KernelShape, Mask, Tensor};
 
 const fn shape(workgroup_size: u32, chunks_per_invocation: u32) -> KernelShape {
     KernelShape {

@@ -3,12 +3,13 @@
 //! word (whose unused bits must be zero), on whichever backend WGPU_BACKEND
 //! selects (CI runs Vulkan and GL).
 
+use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu};
+
 use crate::common::sample;
 use crate::common::{
     LENGTHS, NARROW, activations, assert_agrees, assert_mask_exact, gpu, gpu_with_shape,
     length_past_one_dispatch_dimension,
 };
-use wgpu_activations::{Activation, Error, Gpu, Mask, Tensor, cpu};
 
 /// The reference with subnormals flushed: the one deviation the contract
 /// allows (it matters for the leaky multiply only).

@@ -2,9 +2,10 @@
 //! parameter as a runtime value (one pipeline, many slopes), and parameter
 //! validation.
 
+use wgpu_activations::{Activation, Error, Tensor, cpu};
+
 use crate::common::sample;
 use crate::common::{assert_agrees, gpu};
-use wgpu_activations::{Activation, Error, Tensor, cpu};
 
 #[test]
 fn every_special_value_through_every_activation_is_as_the_reference_says() {

@@ -1,11 +1,12 @@
 //! relu forward, out-of-place, in-place and recorded, bit-exact against the
 //! CPU reference on whichever backend WGPU_BACKEND selects (CI runs Vulkan and GL).
 
+use wgpu_activations::{Gpu, Tensor, cpu};
+
 use crate::common::sample;
 use crate::common::{
     LENGTHS, NARROW, assert_bit_exact, gpu, gpu_with_shape, length_past_one_dispatch_dimension,
 };
-use wgpu_activations::{Gpu, Tensor, cpu};
 
 fn check_out_of_place(gpu: &Gpu, len: usize, seed: u64) {
     let input = sample::activations(len, seed);

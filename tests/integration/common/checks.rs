@@ -212,7 +212,7 @@ pub struct DbComparison {
 
 /// Compares the bias gradient `db` of `rows` rows with the f64 column sums
 /// of the reference's `dx`, column by column (the rules of
-/// tests/bias_backward.rs):
+/// `bias_backward`):
 /// - the f64 sum is NaN: db must be NaN;
 /// - the absolute sum is at most f32::MAX: no f32 partial sum can overflow,
 ///   so |db - exact| is within

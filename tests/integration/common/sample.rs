@@ -4,6 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
 pub use wgpu_activations::cpu::SPECIAL_BITS;
 
 /// `len` values for an activation: the special values first (as many as
