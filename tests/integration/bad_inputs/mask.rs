@@ -75,7 +75,7 @@ fn mask_from_buffer() {
     let error = err(Mask::from_buffer(&gpu, &plain, 0, 32));
     missing_usage(error, WHAT, U::STORAGE, U::COPY_SRC | U::COPY_DST);
 
-    let (own, sibling) = crate::common::gpu_and_sibling_device().unwrap();
+    let (own, sibling) = gpu_and_sibling_device().unwrap();
     let foreign = sibling.create_buffer(&wgpu::BufferDescriptor {
         label: Some("another device's buffer"),
         size: 256,

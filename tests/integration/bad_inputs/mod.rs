@@ -226,6 +226,24 @@ fn values(n: usize) -> Vec<f32> {
     (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.5).collect()
 }
 
+/// Two devices of one adapter of one `wgpu::Instance`: the first wrapped in
+/// a `Gpu` (through [`Gpu::from_device`]), the second raw, so that a test
+/// can hand the `Gpu` buffers of a device wgpu can tell apart from its own.
+fn gpu_and_sibling_device() -> Option<(Gpu, wgpu::Device)> {
+    let (_instance, adapter) = crate::common::instance_and_adapter()?;
+    let open = || {
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("sibling device"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .expect("a second device on the adapter")
+    };
+    let (device, queue) = open();
+    let (sibling, _sibling_queue) = open();
+    Some((Gpu::from_device(device, queue).unwrap(), sibling))
+}
+
 /// An input tensor of `shape` holding [`values`].
 fn input(gpu: &Gpu, shape: &[usize]) -> Tensor {
     let n = shape.iter().product();

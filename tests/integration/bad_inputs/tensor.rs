@@ -168,7 +168,7 @@ fn tensor_from_buffer() {
     );
 
     // A buffer of another device of the same wgpu::Instance.
-    let (own, sibling) = crate::common::gpu_and_sibling_device().unwrap();
+    let (own, sibling) = gpu_and_sibling_device().unwrap();
     let foreign = sibling.create_buffer(&wgpu::BufferDescriptor {
         label: Some("another device's buffer"),
         size: 256,

@@ -79,24 +79,6 @@ pub fn instance_and_adapter() -> Option<(wgpu::Instance, wgpu::Adapter)> {
     Some((instance, adapter))
 }
 
-/// Two devices of one adapter of one `wgpu::Instance`: the first wrapped in
-/// a `Gpu` (through [`Gpu::from_device`]), the second raw, so that a test
-/// can hand the `Gpu` buffers of a device wgpu can tell apart from its own.
-pub fn gpu_and_sibling_device() -> Option<(Gpu, wgpu::Device)> {
-    let (_instance, adapter) = instance_and_adapter()?;
-    let open = || {
-        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("sibling device"),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .expect("a second device on the adapter")
-    };
-    let (device, queue) = open();
-    let (sibling, _sibling_queue) = open();
-    Some((Gpu::from_device(device, queue).unwrap(), sibling))
-}
-
 /// A `Gpu` on the adapter [`gpu`] picks (skipped, or failed under `CI`, the
 /// same way when there is none) whose device was requested with
 /// `max_storage_buffer_binding_size = bytes`, so that a small tensor is
