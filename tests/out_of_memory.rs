@@ -21,7 +21,8 @@
 //! On OpenGL (llvmpipe) running out of memory cannot be tested: see
 //! [`gl_refuses_only_what_it_can_check`].
 
-mod common;
+#[path = "integration/common/adapter.rs"]
+mod adapter;
 
 use std::io::Write;
 
@@ -47,7 +48,7 @@ macro_rules! report {
 #[cfg(target_os = "linux")]
 #[test]
 fn allocating_until_refused_is_out_of_memory() {
-    let Some(_) = common::gpu() else { return };
+    let Some(_) = adapter::gpu() else { return };
     // A device of its own: the second half of the test loses it.
     let gpu = Gpu::new().unwrap();
     if gpu.info().backend == wgpu::Backend::Gl {

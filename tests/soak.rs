@@ -4,9 +4,9 @@
 //! `cargo test --test soak -- --ignored --nocapture` (a debug build, the one
 //! `cargo test` made: about a minute per software adapter on 2 cores).
 //!
-//! Ops of every kind (relu, in place, each activation with and without
-//! mask, backward from a mask and from the input, bias add, fused bias
-//! forward and backward, batches of 2 to 5 ops) run on sizes log-uniform in
+//! Every op of `Op::all()` (each activation's parameter now and then
+//! varied) and batches of 2 to 5 ops (tests/integration/common/stress.rs)
+//! run on sizes log-uniform in
 //! 1..=300,000 elements. Their results are read back (one read-back in four
 //! through `download_async`), one op in five takes its input from a kept
 //! tensor rewritten with `Tensor::write`, and one unverified op in ten drops
@@ -19,11 +19,23 @@
 //! asserts that memory has levelled off: the peak over the last third of the
 //! run exceeds the peak over the middle third by less than [`SLACK_BYTES`].
 
-mod common;
+// The helpers this binary shares with tests/integration, by path: each
+// refers to the others as `super::`, siblings here as there.
+#[path = "integration/common/adapter.rs"]
+mod adapter;
+#[path = "integration/common/outputs.rs"]
+mod outputs;
+#[path = "integration/common/sample.rs"]
+mod sample;
+#[path = "integration/common/stress.rs"]
+mod stress;
 
 use std::time::Instant;
 
-use common::{OpKind, Stress, StressConfig, gpu};
+use rand::Rng;
+
+use adapter::gpu;
+use stress::{Stress, StressConfig};
 
 const OPS: usize = 10_000;
 /// Ops between two memory samples.
@@ -123,11 +135,9 @@ fn ten_thousand_random_ops_stay_correct_and_memory_levels_off() {
     }];
     let mut stress = Stress::new(&gpu, "soak", 0x50a4_0001, config);
     for op in 1..=OPS {
-        let kind = {
-            let rng = stress.rng();
-            OpKind::ALL[rng.below(OpKind::ALL.len())]
-        };
-        stress.run(kind, op % VERIFY_EVERY == 0);
+        let steps = stress.steps();
+        let step = stress.rng().random_range(0..steps);
+        stress.run(step, op % VERIFY_EVERY == 0);
         if op % SAMPLE_EVERY == 0 {
             gpu.wait_idle().unwrap();
             samples.push(Sample {
@@ -138,11 +148,11 @@ fn ten_thousand_random_ops_stay_correct_and_memory_levels_off() {
         }
     }
     // The kept tensors are the test's own; release them and look once more.
-    stress.release_kept_tensors();
+    let stats = std::mem::take(&mut stress.stats);
+    drop(stress);
     gpu.wait_idle().unwrap();
     let released = rss_bytes();
 
-    let stats = &stress.stats;
     eprintln!(
         "soak on {} ({:?}): {} ops in {:.1} s, {} verified, {} more in batches, {} elements in \
          (largest {}), {} read-backs ({} async), {} reused-tensor writes, {} values or bits \
@@ -185,7 +195,7 @@ fn ten_thousand_random_ops_stay_correct_and_memory_levels_off() {
         mib(released),
         warm_mib = mib(warm.rss),
     );
-    stats.assert_every_kind_ran();
+    stats.assert_every_step_ran();
     assert!(
         end <= middle + SLACK_BYTES,
         "memory keeps growing: the last third's peak RSS {:.1} MiB exceeds the middle third's \

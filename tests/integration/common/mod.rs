@@ -1,0 +1,39 @@
+//! Helpers more than one topic of the integration tests uses. Helpers of one
+//! topic live in its own module.
+
+pub mod adapter;
+pub mod arena;
+pub mod checks;
+pub mod devices;
+pub mod ops;
+pub mod outputs;
+pub mod recorded;
+pub mod sample;
+pub mod stress;
+
+use wgpu_activations::Activation;
+
+pub use adapter::gpu;
+pub use arena::*;
+pub use checks::*;
+pub use devices::*;
+
+/// Lengths every element-wise op is tested at: empty, tiny, around a mask
+/// word (32), around the workgroup size (256), a prime past 65536, a large
+/// prime.
+pub const LENGTHS: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 31, 32, 33, 255, 256, 257, 65_537, 1_000_003,
+];
+
+/// The activations each family is tested with: [`Activation::examples`] (one
+/// of every variant), plus a zero slope (0 * -inf makes the canonical NaN), a
+/// negative slope and a subnormal cap.
+pub fn activations() -> Vec<Activation> {
+    let mut all = Activation::examples();
+    all.extend([
+        Activation::LeakyRelu { slope: 0.0 },
+        Activation::LeakyRelu { slope: -1.5 },
+        Activation::ClippedRelu { cap: 1e-40 },
+    ]);
+    all
+}
