@@ -161,6 +161,14 @@ impl Comparison {
     /// reference's `dx` over `rows` rows.
     pub fn bias_gradient(&mut self, gpu: &[f32], dx: &[f32], rows: usize) {
         let cols = gpu.len();
+        if dx.len() != rows * cols {
+            self.mismatch(length_mismatch(
+                "db (dx is not rows x cols)",
+                dx.len(),
+                rows * cols,
+            ));
+            return;
+        }
         let sums = cpu::column_sums(dx, cols);
         let abs: Vec<f64> = cpu::column_sums(&dx.iter().map(|v| v.abs()).collect::<Vec<_>>(), cols);
         // The worst ratio over the columns the bound covers; None if none is.

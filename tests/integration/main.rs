@@ -27,5 +27,6 @@ mod mask_forward;
 mod properties;
 mod relu_family;
 mod relu_forward;
+mod shaders;
 mod split;
 mod views;
