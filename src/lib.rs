@@ -111,6 +111,7 @@ mod ops;
 mod pipeline;
 mod readback;
 mod tensor;
+pub mod verify;
 
 pub use activation::Activation;
 pub use batch::Batch;

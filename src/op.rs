@@ -151,7 +151,8 @@ impl Op {
 
     /// What the CPU reference computes for this op on `inputs`, with
     /// subnormals kept (the reference's own mode) or flushed (the one
-    /// alternative a GPU may produce).
+    /// alternative a GPU may produce). Errors with [`Error::ShapeMismatch`]
+    /// if a backward op's `dy` is shorter than `x`.
     ///
     /// ```
     /// use wgpu_activations::cpu::Subnormals;
@@ -161,14 +162,22 @@ impl Op {
     ///     dy: vec![1.0; 4],
     ///     bias: vec![0.5, -2.5],
     /// };
-    /// let expected = Op::BiasForwardWithMask(Activation::Relu).reference(&inputs, Subnormals::Preserve);
+    /// let expected = Op::BiasForwardWithMask(Activation::Relu).reference(&inputs, Subnormals::Preserve)?;
     /// assert_eq!(expected.values, vec![0.0, 0.0, 3.5, 0.0]);
     /// assert_eq!(expected.mask, Some(vec![0b0100]));
+    /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
-    pub fn reference(self, inputs: &HostInputs, subnormals: Subnormals) -> Expected {
+    pub fn reference(self, inputs: &HostInputs, subnormals: Subnormals) -> Result<Expected> {
         let activation = self.activation().unwrap_or(Activation::Relu);
         let used = inputs.used(self);
-        let (x, dy) = (&inputs.x[..used], &inputs.dy[..used]);
+        if self.is_backward() && inputs.dy.len() < used {
+            return Err(Error::ShapeMismatch {
+                what: "upstream gradient dy of the reference's inputs (as long as x)",
+                expected: used,
+                actual: inputs.dy.len(),
+            });
+        }
+        let (x, dy) = (&inputs.x[..used], &inputs.dy[..used.min(inputs.dy.len())]);
         let forward = |v: &[f32]| -> Vec<f32> {
             v.iter()
                 .map(|&e| cpu::activate_with(activation, e, subnormals))
@@ -198,7 +207,7 @@ impl Op {
                 (forward(&sums), Some(mask_of(&sums)))
             }
         };
-        Expected { values, mask }
+        Ok(Expected { values, mask })
     }
 }
 

@@ -23,8 +23,6 @@
 // refers to the others as `super::`, siblings here as there.
 #[path = "integration/common/adapter.rs"]
 mod adapter;
-#[path = "integration/common/outputs.rs"]
-mod outputs;
 #[path = "integration/common/sample.rs"]
 mod sample;
 #[path = "integration/common/stress.rs"]

@@ -3,7 +3,7 @@
 //! planted differences.
 
 use wgpu_activations::compare;
-use wgpu_activations::{Activation, Error, Op};
+use wgpu_activations::{Activation, Error, Op, verify};
 
 use crate::common::{gpu, ops};
 
@@ -15,7 +15,7 @@ fn every_op_checks_clean_on_this_adapter() {
     assert_eq!(all.len(), 3 + 7 * Activation::examples().len());
     for op in all {
         let elements = inputs.used(op);
-        let comparison = ops::run(&gpu, op, &inputs).unwrap();
+        let comparison = verify::run(&gpu, op, &inputs).unwrap();
         assert!(elements > 0, "{op}");
         assert!(comparison.compared >= elements, "{op}");
         assert!(

@@ -1,9 +1,10 @@
 //! `Gpu::record_op` and `Batch::op`, the one entry point of every op of
-//! `Op::all()`, and the tests' own runner (`common::ops::run`) on the
+//! `Op::all()`, and the engine's runner (`verify::run`) on the
 //! legal edge cases of `HostInputs`.
 
 use super::*;
 use crate::common::ops;
+use wgpu_activations::verify;
 
 #[test]
 fn check_run() {
@@ -11,7 +12,7 @@ fn check_run() {
     let inputs = ops::generate_inputs(64, 1);
     for (activation, name, value, requirement) in bad_activations() {
         for op in Op::of_activation(activation) {
-            let error = err(ops::run(&gpu, op, &inputs));
+            let error = err(verify::run(&gpu, op, &inputs));
             invalid_parameter(error, name, value, requirement);
         }
     }
@@ -32,7 +33,7 @@ fn check_run() {
     ];
     for inputs in &cases {
         for op in Op::all() {
-            let comparison = ops::run(&gpu, op, inputs).unwrap();
+            let comparison = verify::run(&gpu, op, inputs).unwrap();
             assert!(comparison.passed(), "{op}: {:?}", comparison.first_mismatch);
         }
     }
@@ -46,7 +47,7 @@ fn gpu_record_op_missing_operand() {
     let Some(gpu) = gpu() else { return };
     let inputs = ops::generate_inputs(64, 4);
     for op in Op::all() {
-        let operands = ops::Operands::upload(&gpu, op, &inputs).unwrap();
+        let operands = verify::OpOperands::upload(&gpu, op, &inputs).unwrap();
         let all = operands.tensors(op);
         let roles: [(&str, OpTensors); 7] = [
             ("x", OpTensors { x: None, ..all }),
@@ -79,6 +80,6 @@ fn gpu_record_op_missing_operand() {
             assert!(batch.is_empty(), "{op}: a refused op was recorded");
         }
         assert!(refused >= 1, "{op} needs no operand");
-        ops::run(&gpu, op, &inputs).unwrap();
+        verify::run(&gpu, op, &inputs).unwrap();
     }
 }

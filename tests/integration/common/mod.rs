@@ -6,7 +6,6 @@ pub mod arena;
 pub mod checks;
 pub mod devices;
 pub mod ops;
-pub mod outputs;
 pub mod recorded;
 pub mod sample;
 pub mod stress;

@@ -16,8 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use wgpu_activations::cpu;
 use wgpu_activations::{Activation, Gpu, HostInputs, Mask, Op, OpTensors, Tensor};
 
-use super::outputs::{Outputs, compare};
 use super::sample;
+use wgpu_activations::verify::{OpOutputs as Outputs, compare};
 
 /// What [`Stress::run`] runs: one op, or a batch of 2 to 5 ops recorded into
 /// one `Batch` and submitted once.
@@ -512,7 +512,7 @@ impl<'g> Stress<'g> {
         if !self.verify {
             return;
         }
-        let comparison = compare(op, inputs, outputs);
+        let comparison = compare(op, inputs, outputs).expect("the reference runs on these inputs");
         assert!(
             comparison.passed(),
             "{what}: {} of {} values differ from the reference; first: {}",

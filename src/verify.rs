@@ -1,0 +1,205 @@
+//! Any op run end to end and checked against the CPU reference, knowing
+//! nothing of the op but what [`Op`] says: its operands uploaded by role,
+//! recorded with [`Gpu::record_op`], read back, and compared with
+//! [`Op::reference`] as the contract defines "agrees" (bit for bit, flushed
+//! subnormals allowed where [`Op::may_flush`], the bias gradient within its
+//! bound and the same bits on a second run).
+//!
+//! ```no_run
+//! use wgpu_activations::{verify, Activation, Gpu, HostInputs, Op};
+//! # fn main() -> wgpu_activations::Result<()> {
+//! let gpu = Gpu::new()?;
+//! let inputs = HostInputs {
+//!     x: vec![-1.0, 2.0, f32::NAN, -0.0, 7.5, 3.0],
+//!     dy: vec![1.0; 6],
+//!     bias: vec![0.5, -0.5, 1.0],
+//! };
+//! for op in Op::all() {
+//!     let comparison = verify::run(&gpu, op, &inputs)?;
+//!     assert!(comparison.passed(), "{op}: {:?}", comparison.first_mismatch);
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::compare::Comparison;
+use crate::cpu::Subnormals;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::mask::Mask;
+use crate::op::{HostInputs, Op, OpTensors};
+use crate::tensor::Tensor;
+
+/// What an op wrote, read back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpOutputs {
+    /// `y`, or `dx` for a backward op.
+    pub values: Vec<f32>,
+    /// The mask, for the ops that write one.
+    pub mask: Option<Vec<u32>>,
+    /// The bias gradient, for the op that writes one.
+    pub db: Option<Vec<f32>>,
+}
+
+/// Compares `outputs` of `op` on `inputs` with the reference. A mask or
+/// bias gradient the op writes but `outputs` lacks is a mismatch.
+pub fn compare(op: Op, inputs: &HostInputs, outputs: &OpOutputs) -> Result<Comparison> {
+    let used = inputs.used(op);
+    let expected = op.reference(inputs, Subnormals::Preserve)?;
+    let flushed = op
+        .may_flush()
+        .then(|| op.reference(inputs, Subnormals::FlushToZero))
+        .transpose()?;
+    let mut comparison = Comparison::default();
+    let (input, output) = if op.is_backward() {
+        (&inputs.dy[..used], "dx")
+    } else {
+        (&inputs.x[..used], "y")
+    };
+    comparison.values(
+        output,
+        input,
+        &outputs.values,
+        &expected.values,
+        flushed.as_ref().map(|f| f.values.as_slice()),
+    );
+    if let Some(cpu_mask) = &expected.mask {
+        comparison.mask(
+            &inputs.x[..used],
+            outputs.mask.as_deref().unwrap_or_default(),
+            cpu_mask,
+            flushed.as_ref().and_then(|f| f.mask.as_deref()),
+        );
+    }
+    if op.writes_bias_gradient() {
+        let db = outputs.db.as_deref().unwrap_or_default();
+        if db.len() == inputs.cols() {
+            comparison.bias_gradient(db, &expected.values, inputs.rows());
+        } else {
+            comparison.values("db", &inputs.bias, db, &inputs.bias, None);
+        }
+    }
+    Ok(comparison)
+}
+
+/// An op's GPU operands, by the roles [`Op`] says it reads and writes.
+#[derive(Debug)]
+pub struct OpOperands {
+    /// The forward input, the saved input, or the data of the in-place op.
+    pub x: Option<Tensor>,
+    /// The upstream gradient of a backward op.
+    pub dy: Option<Tensor>,
+    /// The bias of a forward bias op.
+    pub bias: Option<Tensor>,
+    /// The mask a backward op reads (the reference's) or a forward op writes.
+    pub mask: Option<Mask>,
+    /// `y` or `dx`; `None` for the in-place op.
+    pub output: Option<Tensor>,
+    /// The bias gradient of the fused backward.
+    pub db: Option<Tensor>,
+}
+
+impl OpOperands {
+    /// Uploads what `op` reads of `inputs` (shaped as [`HostInputs::shape`]
+    /// says) and allocates what it writes. A backward op's mask is the
+    /// reference's ([`HostInputs::saved_mask`]).
+    pub fn upload(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Self> {
+        let used = inputs.used(op);
+        let shape = inputs.shape(op);
+        let reads_x = !op.is_backward() || matches!(op, Op::BackwardFromInput(_));
+        let mask = if op.reads_mask() {
+            let mask = Mask::from_words(gpu, &inputs.saved_mask(op), used)?;
+            // The fused backward's mask carries the forward's row length.
+            Some(if op.uses_bias() {
+                mask.with_row_length(inputs.cols())?
+            } else {
+                mask
+            })
+        } else if op.writes_mask() {
+            Some(Mask::uninit(gpu, used)?)
+        } else {
+            None
+        };
+        let dy = match op.is_backward() {
+            true => Some(Tensor::from_slice_with_shape(
+                gpu,
+                inputs.dy.get(..used).unwrap_or(&inputs.dy),
+                &shape,
+            )?),
+            false => None,
+        };
+        Ok(Self {
+            x: reads_x
+                .then(|| Tensor::from_slice_with_shape(gpu, &inputs.x[..used], &shape))
+                .transpose()?,
+            dy,
+            bias: (op.uses_bias() && !op.is_backward())
+                .then(|| Tensor::from_slice(gpu, &inputs.bias))
+                .transpose()?,
+            mask,
+            output: (op != Op::ReluForwardInPlace)
+                .then(|| Tensor::uninit(gpu, &shape))
+                .transpose()?,
+            db: op
+                .writes_bias_gradient()
+                .then(|| Tensor::uninit(gpu, &[inputs.cols()]))
+                .transpose()?,
+        })
+    }
+
+    /// The operands as [`Gpu::record_op`] and
+    /// [`Batch::op`](crate::Batch::op) take them.
+    pub fn tensors(&self, op: Op) -> OpTensors<'_> {
+        let output = self.output.as_ref();
+        OpTensors {
+            x: self.x.as_ref(),
+            dy: self.dy.as_ref(),
+            bias: self.bias.as_ref(),
+            mask: self.mask.as_ref(),
+            y: output.filter(|_| !op.is_backward()),
+            dx: output.filter(|_| op.is_backward()),
+            db: self.db.as_ref(),
+        }
+    }
+
+    /// Records `op` into a fresh encoder and submits it, without waiting.
+    pub fn submit(&self, gpu: &Gpu, op: Op) -> Result<()> {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        gpu.record_op(&mut encoder, op, &self.tensors(op))?;
+        gpu.submit(&op.name(), encoder)?;
+        Ok(())
+    }
+
+    /// Reads back what `op` wrote.
+    pub fn download(&self, op: Op) -> Result<OpOutputs> {
+        let values = match (&self.output, &self.x) {
+            (Some(output), _) | (None, Some(output)) => output.download()?,
+            (None, None) => Vec::new(),
+        };
+        Ok(OpOutputs {
+            values,
+            mask: self
+                .mask
+                .as_ref()
+                .filter(|_| op.writes_mask())
+                .map(Mask::download)
+                .transpose()?,
+            db: self.db.as_ref().map(Tensor::download).transpose()?,
+        })
+    }
+}
+
+/// Runs `op` on `inputs` on the GPU and compares its outputs with the
+/// reference. The bias gradient is computed twice and must have the same
+/// bits both times (its summation order is fixed).
+pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Comparison> {
+    let operands = OpOperands::upload(gpu, op, inputs)?;
+    operands.submit(gpu, op)?;
+    let outputs = operands.download(op)?;
+    let mut comparison = compare(op, inputs, &outputs)?;
+    if let (Some(db), Some(tensor)) = (&outputs.db, &operands.db) {
+        operands.submit(gpu, op)?;
+        let again = tensor.download()?;
+        comparison.values("db (second run)", &inputs.bias, &again, db, None);
+    }
+    Ok(comparison)
+}
