@@ -9,8 +9,8 @@
 ///
 /// # Bad inputs and their errors
 ///
-/// Each row is asserted by `tests/bad_inputs.rs` (every public entry point),
-/// `tests/errors.rs` (lost devices) or `tests/out_of_memory.rs`. A refused
+/// Each row is asserted by `tests/integration/bad_inputs/` (every public entry point),
+/// `tests/integration/errors.rs` (lost devices) or `tests/out_of_memory.rs`. A refused
 /// op records and writes nothing.
 ///
 /// | bad input | error | message, for example |
