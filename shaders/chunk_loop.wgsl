@@ -6,6 +6,7 @@
 //   fn element_count() -> u32                  elements of the dispatch;
 //   struct Chunk                               per-chunk state (a column, a mask word);
 //   fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk;
+//       (both from stateless_chunk.wgsl for a kernel that needs none)
 //   fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool>
 //       reads and writes vector `v` (`lane` = v - first_vector, 0..7) and
 //       returns its four mask bits;

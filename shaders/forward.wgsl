@@ -5,16 +5,8 @@
 @group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-struct Chunk {
-    unused: u32,
-}
-
 fn element_count() -> u32 {
     return params.len;
-}
-
-fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk {
-    return Chunk(0u);
 }
 
 fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {

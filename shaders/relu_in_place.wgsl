@@ -2,16 +2,8 @@
 
 @group(0) @binding(0) var<storage, read_write> xy: array<vec4<u32>>;
 
-struct Chunk {
-    unused: u32,
-}
-
 fn element_count() -> u32 {
     return arrayLength(&xy) * 4u;
-}
-
-fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk {
-    return Chunk(0u);
 }
 
 fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {

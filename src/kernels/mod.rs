@@ -40,6 +40,7 @@ const ACTIVATIONS: Part = part!("activations.wgsl");
 const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
 const MASK_OUT: Part = part!("mask_out.wgsl");
 const NO_MASK_OUT: Part = part!("no_mask_out.wgsl");
+const STATELESS_CHUNK: Part = part!("stateless_chunk.wgsl");
 const RELU: Part = part!("relu.wgsl");
 const RELU_IN_PLACE: Part = part!("relu_in_place.wgsl");
 const FORWARD: Part = part!("forward.wgsl");
@@ -59,6 +60,7 @@ pub(crate) const PARTS: &[Part] = &[
     CHUNK_LOOP,
     MASK_OUT,
     NO_MASK_OUT,
+    STATELESS_CHUNK,
     RELU,
     RELU_IN_PLACE,
     FORWARD,
@@ -115,7 +117,7 @@ pub(crate) type Kernel = &'static KernelSpec;
 
 pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
     name: "relu_forward",
-    parts: &[RELU, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[RELU, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y")],
     kinds: Kinds::Fixed,
@@ -124,7 +126,7 @@ pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
 
 pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
     name: "relu_forward_in_place",
-    parts: &[RELU_IN_PLACE, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[RELU_IN_PLACE, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "xy")],
     kinds: Kinds::Fixed,
@@ -133,7 +135,7 @@ pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
 
 pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     name: "activation_forward",
-    parts: &[FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[FORWARD, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params")],
     kinds: Kinds::Activations,
@@ -142,7 +144,7 @@ pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
 
 pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     name: "activation_forward_mask",
-    parts: &[FORWARD, MASK_OUT, CHUNK_LOOP],
+    parts: &[FORWARD, STATELESS_CHUNK, MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params"), (3, "mask_out")],
     kinds: Kinds::Activations,
@@ -160,7 +162,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
 
 pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     name: "activation_backward_from_input",
-    parts: &[BACKWARD_FROM_INPUT, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[BACKWARD_FROM_INPUT, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
