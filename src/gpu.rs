@@ -325,13 +325,36 @@ impl Gpu {
     /// Limits and features are read from that device, never assumed. The
     /// device's error handler and device-lost callback stay the owner's: this
     /// crate captures its own errors with error scopes.
+    ///
+    /// It takes [`GpuOptions::default`]'s kernel options (the kernel shape
+    /// and the uniform bias chosen by the adapter's type) and reads no
+    /// environment variable; [`from_device_with_options`](Gpu::from_device_with_options)
+    /// takes others, `GpuOptions::from_env()?` included.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        Self::build(
-            device,
-            queue,
-            Arc::new(Mutex::new(None)),
-            &GpuOptions::default(),
-        )
+        Self::from_device_with_options(device, queue, &GpuOptions::default())
+    }
+
+    /// [`from_device`](Gpu::from_device) with the kernel options of
+    /// `options`: [`kernel_shape`](GpuOptions::kernel_shape) and
+    /// [`uniform_bias`](GpuOptions::uniform_bias). Its adapter-choosing
+    /// fields (backends, adapter name, power preference) do not apply to a
+    /// device that already exists and are ignored.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, GpuOptions};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// # let (device, queue) = { let gpu = Gpu::new()?; (gpu.device().clone(), gpu.queue().clone()) };
+    /// let options = GpuOptions { uniform_bias: Some(false), ..GpuOptions::from_env()? };
+    /// let gpu = Gpu::from_device_with_options(device, queue, &options)?;
+    /// assert!(!gpu.info().uniform_bias);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_device_with_options(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &GpuOptions,
+    ) -> Result<Self> {
+        Self::build(device, queue, Arc::new(Mutex::new(None)), options)
     }
 
     /// [`from_device`](Gpu::from_device) with the element-wise kernels'
@@ -345,7 +368,7 @@ impl Gpu {
             kernel_shape: Some(kernel_shape),
             ..GpuOptions::default()
         };
-        Self::build(device, queue, Arc::new(Mutex::new(None)), &options)
+        Self::from_device_with_options(device, queue, &options)
     }
 
     fn build(

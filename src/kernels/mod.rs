@@ -162,7 +162,12 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
 
 pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     name: "activation_backward_from_input",
-    parts: &[BACKWARD_FROM_INPUT, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[
+        BACKWARD_FROM_INPUT,
+        STATELESS_CHUNK,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,

@@ -377,3 +377,34 @@ fn kernel_shapes_parse_from_text() {
         );
     }
 }
+
+#[test]
+fn a_wrapped_device_takes_the_kernel_options_it_is_given() {
+    let Some(default) = gpu() else { return };
+    let (device, queue) = (default.device().clone(), default.queue().clone());
+    // The defaults: uniform bias exactly on CPU adapters (where the limit allows).
+    let plain = Gpu::from_device(device.clone(), queue.clone()).unwrap();
+    let is_cpu = plain.info().device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(plain.info().uniform_bias, is_cpu);
+    let x_data = sample::activations(3 * 1031, 5);
+    let b_data = sample::activations(1031, 6);
+    let expected = cpu::bias_forward(wgpu_activations::Activation::Relu, &x_data, &b_data);
+    let flushed: Vec<f32> = cpu::bias_add(&x_data, &b_data, Subnormals::FlushToZero)
+        .into_iter()
+        .map(cpu::relu)
+        .collect();
+    for (uniform_bias, shape) in [(false, shape(32, 2)), (true, shape(64, 1))] {
+        let options = GpuOptions {
+            uniform_bias: Some(uniform_bias),
+            kernel_shape: Some(shape),
+            ..GpuOptions::default()
+        };
+        let gpu = Gpu::from_device_with_options(device.clone(), queue.clone(), &options).unwrap();
+        assert_eq!(gpu.info().uniform_bias, uniform_bias);
+        assert_eq!(gpu.info().kernel_shape, shape);
+        let x = Tensor::from_slice_with_shape(&gpu, &x_data, &[3, 1031]).unwrap();
+        let b = Tensor::from_slice(&gpu, &b_data).unwrap();
+        let y = gpu.bias_relu(&x, &b).unwrap().download().unwrap();
+        crate::common::assert_agrees("bias_relu", &x_data, &y, &expected, &flushed);
+    }
+}
