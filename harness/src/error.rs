@@ -20,6 +20,14 @@ pub enum Error {
         /// Outputs that differ.
         mismatches: usize,
     },
+
+    /// The harness has no multi-threaded CPU baseline for an op the engine
+    /// added ([`cpu_parallel::run`](crate::cpu_parallel::run)).
+    #[error("no multi-threaded CPU baseline for {op}: add one to cpu_parallel::run")]
+    NoBaseline {
+        /// The op's name.
+        op: String,
+    },
 }
 
 /// `Result` with the harness's [`Error`].
