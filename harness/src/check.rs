@@ -8,9 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgpu_activations::compare::Comparison;
 use wgpu_activations::cpu::Subnormals;
-use wgpu_activations::{Gpu, HostInputs, Mask, Op, OpTensors, Tensor};
+use wgpu_activations::{Gpu, HostInputs, Op, Tensor};
 
 use crate::error::{Error, Result};
+use crate::operands::Operands;
 use crate::sample;
 
 /// Seeded data of `len` elements with special values mixed in (see
@@ -77,9 +78,10 @@ pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
     // One untimed run on a row first, so the timing below excludes compiling
     // the pipeline on first use.
     let warm_up = inputs.prefix(inputs.cols().min(used));
-    Operands::upload(gpu, op, &warm_up)?.submit(gpu, op)?;
+    let warm_up_mask = saved_mask(op, &warm_up);
+    Operands::upload(gpu, op, &warm_up, &warm_up_mask)?.submit(gpu, op)?;
 
-    let operands = Operands::upload(gpu, op, inputs)?;
+    let operands = Operands::upload(gpu, op, inputs, &saved_mask(op, inputs))?;
     gpu.wait_idle()?;
     let start = Instant::now();
     operands.submit(gpu, op)?;
@@ -138,97 +140,59 @@ pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
     })
 }
 
-/// An op's tensors, uploaded and allocated before anything is timed: the
-/// roles [`Op`] says it reads and writes.
-struct Operands {
-    /// `x`: the forward input, the saved input, or the data of the in-place op.
-    x: Option<Tensor>,
-    dy: Option<Tensor>,
-    bias: Option<Tensor>,
-    /// The mask a backward op reads or a forward op writes.
-    mask: Option<Mask>,
-    /// `y` or `dx`; `None` in place.
-    output: Option<Tensor>,
-    db: Option<Tensor>,
+/// The mask `op` reads, if it reads one.
+fn saved_mask(op: Op, inputs: &HostInputs) -> Vec<u32> {
+    if op.reads_mask() {
+        inputs.saved_mask(op)
+    } else {
+        Vec::new()
+    }
 }
 
-/// What came back from the GPU.
-struct Results {
-    values: Vec<f32>,
-    mask: Option<Vec<u32>>,
-    db: Option<Vec<f32>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Operands {
-    fn upload(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Self> {
-        let used = inputs.used(op);
-        let shape = inputs.shape(op);
-        let (x, dy) = (&inputs.x[..used], &inputs.dy[..used]);
-        let reads_x = !op.is_backward() || matches!(op, Op::BackwardFromInput(_));
-        let mask = if op.reads_mask() {
-            Some(
-                Mask::from_words(gpu, &inputs.saved_mask(op), used)?
-                    .with_row_length(inputs.cols())?,
-            )
-        } else if op.writes_mask() {
-            Some(Mask::uninit(gpu, used)?)
-        } else {
-            None
-        };
-        Ok(Self {
-            x: reads_x
-                .then(|| Tensor::from_slice_with_shape(gpu, x, &shape))
-                .transpose()?,
-            dy: op
-                .is_backward()
-                .then(|| Tensor::from_slice_with_shape(gpu, dy, &shape))
-                .transpose()?,
-            bias: (op.uses_bias() && !op.is_backward())
-                .then(|| Tensor::from_slice(gpu, &inputs.bias))
-                .transpose()?,
-            mask,
-            output: (op != Op::ReluForwardInPlace)
-                .then(|| Tensor::uninit(gpu, &shape))
-                .transpose()?,
-            db: op
-                .writes_bias_gradient()
-                .then(|| Tensor::uninit(gpu, &[inputs.cols()]))
-                .transpose()?,
-        })
+    /// The adapter `WGPU_BACKEND` and friends pick. Without one the test is
+    /// skipped with a note on stderr, unless `CI` is set: then it fails.
+    fn gpu() -> Option<Gpu> {
+        match Gpu::new() {
+            Ok(gpu) => Some(gpu),
+            Err(error) if std::env::var_os("CI").is_some() => {
+                panic!("CI is set and no GPU adapter is available: {error}")
+            }
+            Err(error) => {
+                eprintln!("SKIPPED: no GPU adapter ({error}); set CI=1 to make this a failure");
+                None
+            }
+        }
     }
 
-    /// Records the op into a fresh encoder and submits it, without waiting.
-    fn submit(&self, gpu: &Gpu, op: Op) -> Result<()> {
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        let output = self.output.as_ref();
-        let tensors = OpTensors {
-            x: self.x.as_ref(),
-            dy: self.dy.as_ref(),
-            bias: self.bias.as_ref(),
-            mask: self.mask.as_ref(),
-            y: output.filter(|_| !op.is_backward()),
-            dx: output.filter(|_| op.is_backward()),
-            db: self.db.as_ref(),
-        };
-        gpu.record_op(&mut encoder, op, &tensors)?;
-        gpu.submit("check", encoder)?;
-        Ok(())
-    }
-
-    fn download(&self, op: Op) -> Result<Results> {
-        let values = match (&self.output, &self.x) {
-            (Some(output), _) | (None, Some(output)) => output.download()?,
-            (None, None) => Vec::new(),
-        };
-        Ok(Results {
-            values,
-            mask: self
-                .mask
-                .as_ref()
-                .filter(|_| op.writes_mask())
-                .map(Mask::download)
-                .transpose()?,
-            db: self.db.as_ref().map(Tensor::download).transpose()?,
-        })
+    #[test]
+    fn every_op_checks_clean_on_this_adapter() {
+        let Some(gpu) = gpu() else { return };
+        let inputs = generate_inputs(100_003, 3);
+        let ops = Op::all();
+        assert_eq!(
+            ops.len(),
+            3 + 7 * wgpu_activations::Activation::examples().len()
+        );
+        for op in ops {
+            let report = run(&gpu, op, &inputs).unwrap();
+            assert!(report.elements > 0, "{op}");
+            assert_eq!(report.elements, inputs.used(op), "{op}");
+            assert!(report.comparison.compared >= report.elements, "{op}");
+            assert!(
+                report.passed(),
+                "{op}: {:?}",
+                report.comparison.first_mismatch
+            );
+            assert!(
+                report.gpu_ms > 0.0 && report.cpu_ms > 0.0,
+                "{op}: timings {} ms (GPU), {} ms (CPU)",
+                report.gpu_ms,
+                report.cpu_ms
+            );
+        }
     }
 }

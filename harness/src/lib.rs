@@ -12,6 +12,7 @@ pub mod bench;
 pub mod check;
 pub mod cpu_parallel;
 mod error;
+mod operands;
 pub mod sample;
 
 pub use error::{Error, Result};
