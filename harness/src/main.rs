@@ -194,7 +194,7 @@ fn run_bench(
         config.ops = Vec::new();
         for name in names {
             let Some(op) = BenchOp::from_name(&name) else {
-                let known: Vec<&str> = BenchOp::ALL.iter().map(|op| op.name()).collect();
+                let known: Vec<String> = BenchOp::all().iter().map(|op| op.name()).collect();
                 eprintln!("error: unknown op {name:?}; known: {}", known.join(", "));
                 return Ok(ExitCode::from(2));
             };
