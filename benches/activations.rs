@@ -1,8 +1,9 @@
 //! Criterion benchmarks of every op, GPU against CPU, on one adapter.
 //!
-//! For each op ([`BenchOp::ALL`]: relu, relu+mask, relu_backward from the
+//! For each op ([`BenchOp::all`]: relu, relu+mask, relu_backward from the
 //! mask and from `x`, fused bias_relu, the unfused bias_add+relu baseline,
-//! the fused bias_relu_backward with `db`, leaky_relu) at 2^10 to 2^26
+//! the fused bias_relu_backward with `db`, leaky_relu, then the forward op
+//! of every other activation the engine has) at 2^10 to 2^26
 //! elements, 4x per step, one criterion group named
 //! `"{adapter} ({backend})/{op}"` holds, per size:
 //!
@@ -15,8 +16,9 @@
 //!   to compare `gpu_kernel` with;
 //! - `gpu_round_trip/{size}`: upload of the inputs, the op, and readback of
 //!   the outputs, wall time;
-//! - `cpu_1_thread/{size}` and `cpu_{N}_threads/{size}`: the CPU reference
-//!   into preallocated outputs, on one thread and on every available core.
+//! - `cpu_1_thread/{size}` and `cpu_{N}_threads/{size}`: the CPU baseline
+//!   (bit-identical to the reference) into preallocated outputs, on one
+//!   thread and on a rayon pool of every available core.
 //!
 //! The throughput of every benchmark is the bytes the op must move
 //! ([`BenchOp::bytes`]), so criterion reports comparable GB/s (GiB/s).
@@ -159,7 +161,7 @@ fn ops(c: &mut Criterion, gpu: &Gpu, timer: &GpuTimer, device: &str) {
     if threads <= 1 {
         eprintln!("note: one CPU thread available: no multi-threaded CPU benchmarks");
     }
-    for op in BenchOp::ALL {
+    for op in BenchOp::all() {
         let mut group = c.benchmark_group(format!("{device}/{}", op.name()));
         for &size in &sizes {
             if BenchOp::largest_binding(size) > limit {
@@ -184,6 +186,8 @@ fn bench_size(
     slot: &mut Option<Workload>,
 ) {
     let name = op.name();
+    let name = name.as_str();
+    let cpu = |workload: &mut Workload, threads: usize| workload.cpu(threads);
     group.bench_function(BenchmarkId::new("gpu_kernel", size), |b| {
         let workload = workload(slot, gpu, timer, op, size);
         b.iter_custom(|iters| device_time(timer, iters, name, &mut |e| workload.record(e)));
@@ -211,14 +215,14 @@ fn bench_size(
     });
     group.bench_function(BenchmarkId::new("cpu_1_thread", size), |b| {
         let workload = workload(slot, gpu, timer, op, size);
-        b.iter_custom(|iters| (0..iters).map(|_| workload.cpu(1)).sum());
+        b.iter_custom(|iters| (0..iters).map(|_| cpu(workload, 1)).sum());
     });
     if threads > 1 {
         group.bench_function(
             BenchmarkId::new(format!("cpu_{threads}_threads"), size),
             |b| {
                 let workload = workload(slot, gpu, timer, op, size);
-                b.iter_custom(|iters| (0..iters).map(|_| workload.cpu(threads)).sum());
+                b.iter_custom(|iters| (0..iters).map(|_| cpu(workload, threads)).sum());
             },
         );
     }

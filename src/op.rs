@@ -16,8 +16,10 @@ use crate::mask::Mask;
 use crate::tensor::Tensor;
 
 /// An op of the crate, with its activation.
+///
+/// Not `#[non_exhaustive]`: code that matches on every op (the harness's CPU
+/// baseline, for one) should fail to compile when an op is added.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum Op {
     /// [`Gpu::relu`] (the plain kernel) against [`cpu::relu_forward`].
     ReluForward,
@@ -122,6 +124,12 @@ impl Op {
             self,
             Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_)
         )
+    }
+
+    /// Whether the op reads `x`: every forward op (the in-place one's data
+    /// included) and the backward op that recomputes the mask from `x`.
+    pub fn reads_x(self) -> bool {
+        !self.is_backward() || matches!(self, Op::BackwardFromInput(_))
     }
 
     /// Whether the op reads the mask a forward pass saved.

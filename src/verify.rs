@@ -103,11 +103,26 @@ impl OpOperands {
     /// says) and allocates what it writes. A backward op's mask is the
     /// reference's ([`HostInputs::saved_mask`]).
     pub fn upload(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Self> {
+        let saved_mask = match op.reads_mask() {
+            true => inputs.saved_mask(op),
+            false => Vec::new(),
+        };
+        Self::upload_with_mask(gpu, op, inputs, &saved_mask)
+    }
+
+    /// [`upload`](OpOperands::upload) with the mask a backward op reads
+    /// given (packed words, as [`cpu::pack_mask`](crate::cpu::pack_mask)
+    /// makes them); ignored by the other ops.
+    pub fn upload_with_mask(
+        gpu: &Gpu,
+        op: Op,
+        inputs: &HostInputs,
+        saved_mask: &[u32],
+    ) -> Result<Self> {
         let used = inputs.used(op);
         let shape = inputs.shape(op);
-        let reads_x = !op.is_backward() || matches!(op, Op::BackwardFromInput(_));
         let mask = if op.reads_mask() {
-            let mask = Mask::from_words(gpu, &inputs.saved_mask(op), used)?;
+            let mask = Mask::from_words(gpu, saved_mask, used)?;
             // The fused backward's mask carries the forward's row length.
             Some(if op.uses_bias() {
                 mask.with_row_length(inputs.cols())?
@@ -128,7 +143,8 @@ impl OpOperands {
             false => None,
         };
         Ok(Self {
-            x: reads_x
+            x: op
+                .reads_x()
                 .then(|| Tensor::from_slice_with_shape(gpu, &inputs.x[..used], &shape))
                 .transpose()?,
             dy,
@@ -161,6 +177,11 @@ impl OpOperands {
         }
     }
 
+    /// What `op` writes its values to: `y`, `dx`, or the in-place op's data.
+    pub fn values(&self) -> Option<&Tensor> {
+        self.output.as_ref().or(self.x.as_ref())
+    }
+
     /// Records `op` into a fresh encoder and submits it, without waiting.
     pub fn submit(&self, gpu: &Gpu, op: Op) -> Result<()> {
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
@@ -171,12 +192,12 @@ impl OpOperands {
 
     /// Reads back what `op` wrote.
     pub fn download(&self, op: Op) -> Result<OpOutputs> {
-        let values = match (&self.output, &self.x) {
-            (Some(output), _) | (None, Some(output)) => output.download()?,
-            (None, None) => Vec::new(),
-        };
         Ok(OpOutputs {
-            values,
+            values: self
+                .values()
+                .map(Tensor::download)
+                .transpose()?
+                .unwrap_or_default(),
             mask: self
                 .mask
                 .as_ref()

@@ -23,7 +23,9 @@
 // refers to the others as `super::`, siblings here as there.
 #[path = "integration/common/adapter.rs"]
 mod adapter;
-#[path = "integration/common/sample.rs"]
+// The soak draws no whole `HostInputs` (`sample::inputs`).
+#[allow(dead_code)]
+#[path = "../harness/src/sample.rs"]
 mod sample;
 #[path = "integration/common/stress.rs"]
 mod stress;

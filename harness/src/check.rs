@@ -4,28 +4,12 @@
 
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use wgpu_activations::compare::Comparison;
 use wgpu_activations::cpu::Subnormals;
 use wgpu_activations::verify::{self, OpOperands};
 use wgpu_activations::{Gpu, HostInputs, Op};
 
 use crate::error::Result;
-use crate::sample;
-
-/// Seeded data of `len` elements with special values mixed in (see
-/// [`sample::activations`]), and a seeded row length between 1 and 1031
-/// (never more than `len`) for the bias ops.
-pub fn generate_inputs(len: usize, seed: u64) -> HostInputs {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c015);
-    let cols = rng.random_range(1..=1031usize).min(len.max(1));
-    HostInputs {
-        x: sample::activations(len, seed),
-        dy: sample::activations(len, seed.wrapping_add(1)),
-        bias: sample::activations(cols, seed.wrapping_add(2)),
-    }
-}
 
 /// The outcome of checking one op.
 #[derive(Clone, Debug)]
@@ -57,10 +41,10 @@ impl Report {
 ///
 /// ```no_run
 /// use wgpu_activations::{Gpu, Op};
-/// use wgpu_activations_harness::check;
+/// use wgpu_activations_harness::{check, sample};
 /// # fn main() -> wgpu_activations_harness::Result<()> {
 /// let gpu = Gpu::new()?;
-/// let inputs = check::generate_inputs(1 << 16, 42);
+/// let inputs = sample::inputs(1 << 16, 42);
 /// for op in Op::all() {
 ///     let report = check::run(&gpu, op, &inputs)?;
 ///     assert!(report.passed(), "{op}: {:?}", report.comparison.first_mismatch);
@@ -106,4 +90,48 @@ pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
         gpu_ms,
         cpu_ms,
     })
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample;
+
+    /// The adapter `WGPU_BACKEND` and friends pick. Without one the test is
+    /// skipped with a note on stderr, unless `CI` is set: then it fails.
+    fn gpu() -> Option<Gpu> {
+        match Gpu::new() {
+            Ok(gpu) => Some(gpu),
+            Err(error) if std::env::var_os("CI").is_some() => {
+                panic!("CI is set and no GPU adapter is available: {error}")
+            }
+            Err(error) => {
+                eprintln!("SKIPPED: no GPU adapter ({error}); set CI=1 to make this a failure");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn every_op_checks_clean_on_this_adapter() {
+        let Some(gpu) = gpu() else { return };
+        let inputs = sample::inputs(100_003, 3);
+        let ops = Op::all();
+        for op in ops {
+            let report = run(&gpu, op, &inputs).unwrap();
+            assert!(report.elements > 0, "{op}");
+            assert_eq!(report.elements, inputs.used(op), "{op}");
+            assert!(report.comparison.compared >= report.elements, "{op}");
+            assert!(
+                report.passed(),
+                "{op}: {:?}",
+                report.comparison.first_mismatch
+            );
+            assert!(
+                report.gpu_ms > 0.0 && report.cpu_ms > 0.0,
+                "{op}: timings {} ms (GPU), {} ms (CPU)",
+                report.gpu_ms,
+                report.cpu_ms
+            );
+        }
+    }
 }

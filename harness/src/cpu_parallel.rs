@@ -1,34 +1,31 @@
 //! The multi-threaded CPU baseline for benchmarks: the [`cpu`] reference ops
-//! split over threads with [`std::thread::scope`].
+//! rewritten as vectorisable loops and split over a [rayon] pool.
 //!
-//! Each op takes `threads` (0 counts as 1), splits its elements into at most
-//! that many contiguous chunks of nearly equal size whose inner boundaries
-//! are multiples of 32 elements (so each thread owns whole mask words), and
-//! runs the reference's own per-element functions ([`cpu::activate`],
-//! [`cpu::mask_bit`], [`cpu::backward_element`], [`cpu::add`]) on each chunk,
-//! writing into disjoint parts of a preallocated output.
+//! Every op takes `threads`:
+//! - 1 (or 0) runs one plain loop over the whole slice on the calling thread;
+//! - N runs it in a rayon pool of N threads, built on the first call with N
+//!   and reused by every later one (never built per call), over chunks of
+//!   [`CHUNK`] elements, a whole number of mask words each.
 //!
-//! Every result is bit-identical to [`cpu`]'s, NaN payloads included, with
-//! one exception: the column sums of [`bias_backward`] (`db`) and
-//! [`column_sums`]. Those add each thread's f64 partial sums in thread
-//! order, so with more than one chunk the f64 summation order differs from
-//! the reference's row-by-row order. Where the f64 sums are exact (e.g. at
-//! most 2^20 rows of values that are all multiples of some 2^k and below
-//! 2^(k + 32) in magnitude) the results are still bit-identical; otherwise a
-//! sum can differ in its last bits, and where a column cancels (`+f32::MAX`
-//! and `-f32::MAX` with small values between) by anything within the
-//! recursive-summation bound `(rows - 1) * f64::EPSILON * sum |x|`. Whether
-//! a sum is NaN does not depend on the order; which NaN payload it carries
-//! can. With one chunk (`threads` 1, or at most 32 elements) they are
-//! bit-identical too.
+//! The inner loops are compare-selects (`if x <= 0.0 { 0.0 } else { x }`,
+//! never `f32::max`, whose NaN and -0.0 rules are not the reference's) with
+//! the activation chosen outside the loop, so the compiler vectorises them.
 //!
-//! The `_into` forms write into caller-owned slices, so a benchmark can time
-//! the arithmetic without the allocation; the others allocate their output
-//! and call them.
+//! Every result is bit-identical to [`cpu`]'s, NaN payloads included, for
+//! every thread count, `db` too: the column sums ([`column_sums`], and `db`
+//! of [`bias_backward`]) are split over blocks of columns, never of rows, so
+//! each column is still summed in f64 row by row, in the reference's order.
+//! The arithmetic is the reference's own mode, [`Subnormals::Preserve`]
+//! (`cpu::Subnormals::Preserve`).
+//!
+//! The `_into` forms write into caller-owned slices, so a benchmark times the
+//! arithmetic without the allocation; the others allocate their output.
+//! [`run`] is the baseline of any [`Op`], on its [`HostInputs`].
 //!
 //! ```
-//! use wgpu_activations::{cpu, cpu_parallel, Activation};
-//! let x = wgpu_activations::sample::activations(10_000, 1);
+//! use wgpu_activations::{cpu, Activation};
+//! use wgpu_activations_harness::{cpu_parallel, sample};
+//! let x = sample::activations(10_000, 1);
 //! let leaky = Activation::LeakyRelu { slope: 0.01 };
 //! let threads = cpu_parallel::available_threads();
 //! let (y, mask) = cpu_parallel::forward_with_mask(leaky, &x, threads);
@@ -36,20 +33,270 @@
 //! assert!(y.iter().zip(&y_ref).all(|(a, b)| a.to_bits() == b.to_bits()));
 //! assert_eq!(mask, mask_ref);
 //! ```
+//!
+//! [`Subnormals::Preserve`]: wgpu_activations::cpu::Subnormals::Preserve
 
-use std::ops::Range;
-use std::thread;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use wgpu_activations::Activation;
-use wgpu_activations::cpu::{self, Subnormals};
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use wgpu_activations::cpu::{self, CANONICAL_NAN_BITS};
+use wgpu_activations::{Activation, HostInputs, Op};
 
-/// Chunk boundaries are multiples of this many elements: one mask word.
-const ALIGN: usize = 32;
+/// Elements per parallel task: 64 KiB of f32, a multiple of 32 so that a
+/// task owns whole mask words.
+pub const CHUNK: usize = 1 << 14;
+
+/// Elements of `dx` per tile of [`bias_backward`]: `dx` is written, then
+/// summed by columns, one tile at a time, so the sums read it from cache.
+const TILE: usize = 1 << 19;
+
+/// Bits per mask word.
+const WORD: usize = 32;
+
+const CANONICAL_NAN: f32 = f32::from_bits(CANONICAL_NAN_BITS);
 
 /// The number of threads the machine can run at once
 /// ([`std::thread::available_parallelism`]), or 1 if it cannot tell.
 pub fn available_threads() -> usize {
-    thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The rayon pool of `threads` threads, built on first use.
+fn pool(threads: usize) -> Arc<ThreadPool> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(pools.entry(threads).or_insert_with(|| {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("cpu-baseline-{threads}-{i}"))
+            .build()
+            .unwrap_or_else(|e| panic!("building a rayon pool of {threads} threads: {e}"));
+        Arc::new(pool)
+    }))
+}
+
+/// Runs `work(false)` on the calling thread for `threads` <= 1, else
+/// `work(true)` inside the pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, work: impl FnOnce(bool) -> R + Send) -> R {
+    if threads <= 1 {
+        work(false)
+    } else {
+        pool(threads).install(|| work(true))
+    }
+}
+
+/// `work(rule, start, part)` on parts of `out` of [`CHUNK`] elements in
+/// parallel, or on all of `out` at once.
+///
+/// `rule` (the activation, with its parameter) reaches `work` as an
+/// argument, a value of its own: a closure that read it through its capture
+/// reloaded it from the caller's stack at every element (stores to the
+/// output may alias it), and on a pool thread that stack line is the one
+/// rayon's latches write, so leaky and clipped relu ran 10x slower on 2
+/// threads than on 1 (measured).
+fn each_chunk<R: Copy + Send + Sync>(
+    parallel: bool,
+    rule: R,
+    out: &mut [f32],
+    work: impl Fn(R, usize, &mut [f32]) + Sync + Send,
+) {
+    if parallel {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(k, part)| work(rule, k * CHUNK, part));
+    } else {
+        work(rule, 0, out);
+    }
+}
+
+/// [`each_chunk`] with each part's mask words.
+fn each_chunk_with_mask<R: Copy + Send + Sync>(
+    parallel: bool,
+    rule: R,
+    out: &mut [f32],
+    mask: &mut [u32],
+    work: impl Fn(R, usize, &mut [f32], &mut [u32]) + Sync + Send,
+) {
+    if parallel {
+        out.par_chunks_mut(CHUNK)
+            .zip(mask.par_chunks_mut(CHUNK / WORD))
+            .enumerate()
+            .for_each(|(k, (part, words))| work(rule, k * CHUNK, part, words));
+    } else {
+        work(rule, 0, out, mask);
+    }
+}
+
+/// One activation's rules as branch-free element functions.
+trait Rule: Copy + Send + Sync {
+    fn forward(self, x: f32) -> f32;
+    /// The mask bit: whether the derivative passes `dy`.
+    fn bit(self, x: f32) -> bool;
+    fn backward(self, bit: bool, dy: f32) -> f32;
+}
+
+#[derive(Clone, Copy)]
+struct Relu;
+#[derive(Clone, Copy)]
+struct Leaky(f32);
+#[derive(Clone, Copy)]
+struct Clipped(f32);
+
+impl Rule for Relu {
+    #[inline(always)]
+    fn forward(self, x: f32) -> f32 {
+        relu(x)
+    }
+    #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord, reason = "NaN gives 1: one compare")]
+    fn bit(self, x: f32) -> bool {
+        !(x <= 0.0)
+    }
+    #[inline(always)]
+    fn backward(self, bit: bool, dy: f32) -> f32 {
+        if bit { dy } else { 0.0 }
+    }
+}
+
+impl Rule for Leaky {
+    #[inline(always)]
+    fn forward(self, x: f32) -> f32 {
+        // `x <= 0` excludes NaN, so a NaN product is one the multiply made.
+        if x <= 0.0 { scaled(self.0, x) } else { x }
+    }
+    #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord, reason = "NaN gives 1: one compare")]
+    fn bit(self, x: f32) -> bool {
+        !(x <= 0.0)
+    }
+    #[inline(always)]
+    fn backward(self, bit: bool, dy: f32) -> f32 {
+        if bit || dy.is_nan() {
+            dy
+        } else {
+            scaled(self.0, dy)
+        }
+    }
+}
+
+impl Rule for Clipped {
+    #[inline(always)]
+    fn forward(self, x: f32) -> f32 {
+        // NaN fails both tests and passes; `min(relu(x), cap)` otherwise
+        // (the cap is positive, so no tie between zeros of two signs).
+        if x <= 0.0 {
+            0.0
+        } else if x >= self.0 {
+            self.0
+        } else {
+            x
+        }
+    }
+    #[inline(always)]
+    #[allow(
+        clippy::neg_cmp_op_on_partial_ord,
+        reason = "NaN gives 1: two compares"
+    )]
+    fn bit(self, x: f32) -> bool {
+        // `NaN || 0 < x < cap`.
+        !(x <= 0.0) & !(x >= self.0)
+    }
+    #[inline(always)]
+    fn backward(self, bit: bool, dy: f32) -> f32 {
+        if bit { dy } else { 0.0 }
+    }
+}
+
+/// Binds `$rule` to the [`Rule`] of `$activation` and evaluates `$body`
+/// with it: one monomorphised loop per activation.
+macro_rules! with_rule {
+    ($activation:expr, $rule:ident => $body:expr) => {
+        match $activation {
+            Activation::Relu => {
+                let $rule = Relu;
+                $body
+            }
+            Activation::LeakyRelu { slope } => {
+                let $rule = Leaky(slope);
+                $body
+            }
+            Activation::ClippedRelu { cap } => {
+                let $rule = Clipped(cap);
+                $body
+            }
+        }
+    };
+}
+
+/// [`cpu::relu`] as a compare-select.
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x <= 0.0 { 0.0 } else { x }
+}
+
+/// `slope * v`, a NaN it produces canonical (the reference's `multiply`).
+#[inline(always)]
+fn scaled(slope: f32, v: f32) -> f32 {
+    let product = slope * v;
+    if product.is_nan() {
+        CANONICAL_NAN
+    } else {
+        product
+    }
+}
+
+/// [`cpu::add`] with subnormals preserved, as selects.
+#[inline(always)]
+fn add(x: f32, b: f32) -> f32 {
+    let sum = x + b;
+    let nan = if x.is_nan() {
+        x
+    } else if b.is_nan() {
+        b
+    } else {
+        CANONICAL_NAN
+    };
+    if sum.is_nan() { nan } else { sum }
+}
+
+/// The mask word of up to 32 values.
+#[inline(always)]
+fn pack(rule: impl Rule, values: &[f32]) -> u32 {
+    values
+        .iter()
+        .enumerate()
+        .fold(0, |word, (k, &v)| word | (u32::from(rule.bit(v)) << k))
+}
+
+/// `rule.backward` of `dy` where the bits of `word` pick, for up to 32 elements.
+#[inline(always)]
+fn backward_word(rule: impl Rule, word: u32, dy: &[f32], dx: &mut [f32]) {
+    for (k, (out, &d)) in dx.iter_mut().zip(dy).enumerate() {
+        *out = rule.backward(word & (1 << k) != 0, d);
+    }
+}
+
+/// Calls `work(range, bias)` for the pieces of elements
+/// `start..start + len` of a row-major matrix of `b.len()` columns that
+/// lie in one row each, with the bias of their columns.
+#[inline(always)]
+fn rows_of(start: usize, len: usize, b: &[f32], mut work: impl FnMut(usize, &[f32])) {
+    let cols = b.len();
+    if cols == 0 {
+        return;
+    }
+    let (mut done, mut column) = (0, start % cols);
+    while done < len {
+        let n = (cols - column).min(len - done);
+        work(done, &b[column..column + n]);
+        done += n;
+        column = 0;
+    }
 }
 
 /// [`cpu::relu_forward`] over `threads` threads.
@@ -64,17 +311,18 @@ pub fn relu_forward(x: &[f32], threads: usize) -> Vec<f32> {
 /// # Panics
 /// If `y.len() != x.len()`.
 pub fn relu_forward_into(x: &[f32], y: &mut [f32], threads: usize) {
-    assert_eq!(y.len(), x.len(), "y and x lengths");
-    fill(y, threads, |range, y| {
-        for (out, &v) in y.iter_mut().zip(&x[range]) {
-            *out = cpu::relu(v);
-        }
-    });
+    forward_into(Activation::Relu, x, y, threads);
 }
 
 /// [`cpu::relu_forward_in_place`] over `threads` threads.
 pub fn relu_forward_in_place(x: &mut [f32], threads: usize) {
-    fill(x, threads, |_, chunk| cpu::relu_forward_in_place(chunk));
+    on_threads(threads, |parallel| {
+        each_chunk(parallel, (), x, |(), _, part| {
+            for v in part {
+                *v = relu(*v);
+            }
+        });
+    });
 }
 
 /// [`cpu::forward`] over `threads` threads.
@@ -90,11 +338,13 @@ pub fn forward(activation: Activation, x: &[f32], threads: usize) -> Vec<f32> {
 /// If `y.len() != x.len()`.
 pub fn forward_into(activation: Activation, x: &[f32], y: &mut [f32], threads: usize) {
     assert_eq!(y.len(), x.len(), "y and x lengths");
-    fill(y, threads, |range, y| {
-        for (out, &v) in y.iter_mut().zip(&x[range]) {
-            *out = cpu::activate(activation, v);
-        }
-    });
+    with_rule!(activation, rule => on_threads(threads, |parallel| {
+        each_chunk(parallel, rule, y, |rule, start, y| {
+            for (out, &v) in y.iter_mut().zip(&x[start..]) {
+                *out = rule.forward(v);
+            }
+        });
+    }));
 }
 
 /// [`cpu::forward_with_mask`] over `threads` threads: the activations and
@@ -125,17 +375,17 @@ pub fn forward_with_mask_into(
 ) {
     assert_eq!(y.len(), x.len(), "y and x lengths");
     assert_eq!(mask.len(), cpu::mask_words(x.len()), "mask words");
-    fill_with_mask(y, mask, threads, |range, y, mask| {
-        let words = y.chunks_mut(ALIGN).zip(x[range].chunks(ALIGN));
-        for (word, (y, x)) in mask.iter_mut().zip(words) {
-            let mut bits = 0;
-            for (k, (out, &v)) in y.iter_mut().zip(x).enumerate() {
-                *out = cpu::activate(activation, v);
-                bits |= u32::from(cpu::mask_bit(activation, v)) << k;
+    with_rule!(activation, rule => on_threads(threads, |parallel| {
+        each_chunk_with_mask(parallel, rule, y, mask, |rule, start, y, mask| {
+            let groups = y.chunks_mut(WORD).zip(x[start..].chunks(WORD));
+            for (word, (y, x)) in mask.iter_mut().zip(groups) {
+                for (out, &v) in y.iter_mut().zip(x) {
+                    *out = rule.forward(v);
+                }
+                *word = pack(rule, x);
             }
-            *word = bits;
-        }
-    });
+        });
+    }));
 }
 
 /// [`cpu::backward`] over `threads` threads: `dx` from `dy` and a packed
@@ -162,9 +412,21 @@ pub fn backward_into(
 ) {
     assert!(mask.len() >= cpu::mask_words(dy.len()), "mask too short");
     assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
-    fill(dx, threads, |range, dx| {
-        backward_chunk(activation, &dy[range.clone()], mask, range.start, dx);
-    });
+    with_rule!(activation, rule => on_threads(threads, |parallel| {
+        each_chunk(parallel, rule, dx, |rule, start, dx| {
+            backward_chunk(rule, &dy[start..], mask, start, dx);
+        });
+    }));
+}
+
+/// `dx` of the elements `start..start + dx.len()` of a masked backward;
+/// `start` is a multiple of 32.
+#[inline(always)]
+fn backward_chunk(rule: impl Rule, dy: &[f32], mask: &[u32], start: usize, dx: &mut [f32]) {
+    let groups = dx.chunks_mut(WORD).zip(dy.chunks(WORD));
+    for (&word, (dx, dy)) in mask[start / WORD..].iter().zip(groups) {
+        backward_word(rule, word, dy, dx);
+    }
 }
 
 /// [`cpu::backward_from_input`] over `threads` threads: `dx` from `dy` and
@@ -196,22 +458,23 @@ pub fn backward_from_input_into(
 ) {
     assert_eq!(dy.len(), x.len(), "dy and x lengths");
     assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
-    fill(dx, threads, |range, dx| {
-        for ((out, &d), &v) in dx.iter_mut().zip(&dy[range.clone()]).zip(&x[range]) {
-            let bit = cpu::mask_bit(activation, v);
-            *out = cpu::backward_element(activation, bit, d, Subnormals::Preserve);
-        }
-    });
+    with_rule!(activation, rule => on_threads(threads, |parallel| {
+        each_chunk(parallel, rule, dx, |rule, start, dx| {
+            for ((out, &d), &v) in dx.iter_mut().zip(&dy[start..]).zip(&x[start..]) {
+                *out = rule.backward(rule.bit(v), d);
+            }
+        });
+    }));
 }
 
-/// [`cpu::bias_add`] over `threads` threads: `x + b[c]` for row-major
-/// `[rows, cols]` x, `cols = b.len()`.
+/// [`cpu::bias_add`] (subnormals preserved) over `threads` threads: `x + b[c]`
+/// for row-major `[rows, cols]` x, `cols = b.len()`.
 ///
 /// # Panics
 /// If `x.len()` is not a multiple of `b.len()` (or b is empty and x is not).
-pub fn bias_add(x: &[f32], b: &[f32], subnormals: Subnormals, threads: usize) -> Vec<f32> {
+pub fn bias_add(x: &[f32], b: &[f32], threads: usize) -> Vec<f32> {
     let mut y = vec![0.0; x.len()];
-    bias_add_into(x, b, subnormals, &mut y, threads);
+    bias_add_into(x, b, &mut y, threads);
     y
 }
 
@@ -219,15 +482,8 @@ pub fn bias_add(x: &[f32], b: &[f32], subnormals: Subnormals, threads: usize) ->
 ///
 /// # Panics
 /// As [`bias_add`], and if `y.len() != x.len()`.
-pub fn bias_add_into(x: &[f32], b: &[f32], subnormals: Subnormals, y: &mut [f32], threads: usize) {
-    assert_whole_bias_rows(x.len(), b.len());
-    assert_eq!(y.len(), x.len(), "y and x lengths");
-    fill(y, threads, |range, y| {
-        let start = range.start;
-        for ((out, &v), bias) in y.iter_mut().zip(&x[range]).zip(biases(b, start)) {
-            *out = cpu::add(v, bias, subnormals);
-        }
-    });
+pub fn bias_add_into(x: &[f32], b: &[f32], y: &mut [f32], threads: usize) {
+    bias_map_into(x, b, y, threads, add);
 }
 
 /// [`cpu::bias_forward`] over `threads` threads: `activate(x[r, c] + b[c])`.
@@ -251,13 +507,29 @@ pub fn bias_forward_into(
     y: &mut [f32],
     threads: usize,
 ) {
+    with_rule!(activation, rule => bias_map_into(x, b, y, threads, move |v, b| rule.forward(add(v, b))));
+}
+
+/// `y[r, c] = f(x[r, c], b[c])` over `threads` threads.
+fn bias_map_into(
+    x: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    threads: usize,
+    f: impl Fn(f32, f32) -> f32 + Copy + Send + Sync,
+) {
     assert_whole_bias_rows(x.len(), b.len());
     assert_eq!(y.len(), x.len(), "y and x lengths");
-    fill(y, threads, |range, y| {
-        let start = range.start;
-        for ((out, &v), bias) in y.iter_mut().zip(&x[range]).zip(biases(b, start)) {
-            *out = cpu::activate(activation, cpu::add(v, bias, Subnormals::Preserve));
-        }
+    on_threads(threads, |parallel| {
+        each_chunk(parallel, f, y, |f, start, y| {
+            let x = &x[start..start + y.len()];
+            rows_of(start, y.len(), b, |at, b| {
+                let (y, x) = (&mut y[at..at + b.len()], &x[at..at + b.len()]);
+                for ((out, &v), &b) in y.iter_mut().zip(x).zip(b) {
+                    *out = f(v, b);
+                }
+            });
+        });
     });
 }
 
@@ -295,28 +567,30 @@ pub fn bias_forward_with_mask_into(
     assert_whole_bias_rows(x.len(), b.len());
     assert_eq!(y.len(), x.len(), "y and x lengths");
     assert_eq!(mask.len(), cpu::mask_words(x.len()), "mask words");
-    fill_with_mask(y, mask, threads, |range, y, mask| {
-        let mut bias = biases(b, range.start);
-        let words = y.chunks_mut(ALIGN).zip(x[range].chunks(ALIGN));
-        for (word, (y, x)) in mask.iter_mut().zip(words) {
-            let mut bits = 0;
-            for (k, ((out, &v), b)) in y.iter_mut().zip(x).zip(&mut bias).enumerate() {
-                let sum = cpu::add(v, b, Subnormals::Preserve);
-                *out = cpu::activate(activation, sum);
-                bits |= u32::from(cpu::mask_bit(activation, sum)) << k;
+    with_rule!(activation, rule => on_threads(threads, |parallel| {
+        each_chunk_with_mask(parallel, rule, y, mask, |rule, start, y, mask| {
+            let x = &x[start..start + y.len()];
+            // The sums first (row by row), then the activations and each
+            // word's bits from them, while the chunk is in cache.
+            rows_of(start, y.len(), b, |at, b| {
+                let (y, x) = (&mut y[at..at + b.len()], &x[at..at + b.len()]);
+                for ((out, &v), &b) in y.iter_mut().zip(x).zip(b) {
+                    *out = add(v, b);
+                }
+            });
+            for (word, y) in mask.iter_mut().zip(y.chunks_mut(WORD)) {
+                *word = pack(rule, y);
+                for v in y {
+                    *v = rule.forward(*v);
+                }
             }
-            *word = bits;
-        }
-    });
+        });
+    }));
 }
 
 /// [`cpu::bias_backward`] over `threads` threads: `dx` as [`backward`], and
-/// `db[c] = sum over rows of dx[r, c]` summed in f64 and rounded once to f32.
-///
-/// `dx` is bit-identical to the reference. `db` is not always: it is
-/// [`column_sums`]`(dx, cols, threads)` rounded to f32, whose summation
-/// order differs from the reference's when there is more than one chunk;
-/// see there for how far apart the two can be.
+/// `db[c] = sum over rows of dx[r, c]` summed in f64 (row by row, as the
+/// reference does) and rounded once to f32: bit-identical.
 ///
 /// # Panics
 /// As [`backward`], and if `dy.len()` is not a multiple of `cols` (or cols is
@@ -336,6 +610,10 @@ pub fn bias_backward(
 
 /// [`bias_backward`] into `dx` and `db`; `cols` is `db.len()`.
 ///
+/// `dx` is written a tile of whole rows at a time (a multiple of 32
+/// elements too), each tile's rows then added to the f64 column sums by
+/// blocks of columns while it is in cache.
+///
 /// # Panics
 /// As [`bias_backward`], and if `dx.len() != dy.len()`.
 pub fn bias_backward_into(
@@ -350,40 +628,70 @@ pub fn bias_backward_into(
     assert!(mask.len() >= cpu::mask_words(dy.len()), "mask too short");
     assert_whole_rows(dy.len(), cols);
     assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
-    let partials = map_chunks(dx, threads, |range, dx| {
-        let start = range.start;
-        backward_chunk(activation, &dy[range], mask, start, dx);
-        partial_column_sums(dx, start, cols)
-    });
-    for (c, out) in db.iter_mut().enumerate() {
-        *out = combine(&partials, c) as f32;
+    let mut sums = vec![0.0f64; cols];
+    if cols > 0 {
+        let unit = lcm(cols, WORD);
+        let tile = unit * (TILE / unit).max(1);
+        with_rule!(activation, rule => on_threads(threads, |parallel| {
+            for (t, dx) in dx.chunks_mut(tile).enumerate() {
+                let first = t * tile;
+                each_chunk(parallel, rule, dx, |rule, start, dx| {
+                    let at = first + start;
+                    backward_chunk(rule, &dy[at..], mask, at, dx);
+                });
+                add_column_sums(parallel, dx, &mut sums);
+            }
+        }));
+    }
+    for (out, sum) in db.iter_mut().zip(sums) {
+        *out = sum as f32;
     }
 }
 
 /// [`cpu::column_sums`] over `threads` threads: the column sums in f64 of
-/// row-major `[rows, cols]` data.
-///
-/// Each thread sums its own chunk of the elements (in element order, like the
-/// reference); the partial sums are then added in thread order. With more
-/// than one chunk that order differs from the reference's row-by-row order.
-/// Where the sums are exact in f64 the results are identical; otherwise both
-/// lie within the recursive-summation bound
-/// `(rows - 1) * f64::EPSILON / 2 * sum |x|` of the exact sum, so within
-/// twice that of each other — a few ulps of the result unless the column
-/// cancels. Whether a sum is NaN does not depend on the order, though its
-/// payload can. With one chunk (`threads` 1, or at most 32 elements) the
-/// result is bit-identical.
+/// row-major `[rows, cols]` data, bit-identical (each column is summed row
+/// by row; the threads share the columns, not the rows).
 ///
 /// # Panics
 /// If `data.len()` is not a multiple of `cols` (or cols is 0 and data is not empty).
 pub fn column_sums(data: &[f32], cols: usize, threads: usize) -> Vec<f64> {
     assert_whole_rows(data.len(), cols);
-    let ranges = chunk_ranges(data.len(), threads);
-    let partials = run(ranges, |range| {
-        let start = range.start;
-        partial_column_sums(&data[range], start, cols)
+    let mut sums = vec![0.0f64; cols];
+    on_threads(threads, |parallel| {
+        add_column_sums(parallel, data, &mut sums)
     });
-    (0..cols).map(|c| combine(&partials, c)).collect()
+    sums
+}
+
+/// Adds the rows of `data` (whole rows of `sums.len()` columns) to `sums`, in
+/// row order, over blocks of columns in parallel.
+fn add_column_sums(parallel: bool, data: &[f32], sums: &mut [f64]) {
+    let cols = sums.len();
+    let add_block = |first: usize, sums: &mut [f64]| {
+        let width = sums.len();
+        for row in data.chunks_exact(cols) {
+            for (sum, &v) in sums.iter_mut().zip(&row[first..first + width]) {
+                *sum += f64::from(v);
+            }
+        }
+    };
+    // Blocks of at least 64 columns, several per thread for balance.
+    let block = cols.div_ceil(4 * rayon::current_num_threads()).max(64);
+    if parallel && cols > block {
+        sums.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(k, sums)| add_block(k * block, sums));
+    } else if cols > 0 {
+        add_block(0, sums);
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x * b
 }
 
 /// [`cpu::bias_add`]'s check (and message) that `len` is whole rows of
@@ -404,454 +712,77 @@ fn assert_whole_rows(len: usize, cols: usize) {
     );
 }
 
-/// `b[(start + k) % b.len()]` for k = 0, 1, ...; empty if `b` is.
-fn biases(b: &[f32], start: usize) -> impl Iterator<Item = f32> + '_ {
-    let skip = if b.is_empty() { 0 } else { start % b.len() };
-    b.iter().copied().cycle().skip(skip)
+/// Preallocated outputs of [`run`] for one op: `values` (`y`, `dx`, or the
+/// data of the in-place op), the mask a forward op writes, and `db`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outputs {
+    /// `y` or `dx`; for [`Op::ReluForwardInPlace`] the data itself, which
+    /// [`Outputs::new`] fills with `x`.
+    pub values: Vec<f32>,
+    /// The mask, for the ops that [write one](Op::writes_mask); else empty.
+    pub mask: Vec<u32>,
+    /// The bias gradient, for [`Op::BiasBackward`]; else empty.
+    pub db: Vec<f32>,
 }
 
-/// `dx` for the elements `start..start + dy.len()` of a masked backward.
-fn backward_chunk(activation: Activation, dy: &[f32], mask: &[u32], start: usize, dx: &mut [f32]) {
-    for (k, (out, &d)) in dx.iter_mut().zip(dy).enumerate() {
-        let bit = cpu::mask_bit_at(mask, start + k);
-        *out = cpu::backward_element(activation, bit, d, Subnormals::Preserve);
-    }
-}
-
-/// Column sums in f64, in element order, of the elements
-/// `start..start + data.len()` of a row-major matrix of `cols` columns.
-fn partial_column_sums(data: &[f32], start: usize, cols: usize) -> Vec<f64> {
-    let mut sums = vec![0.0f64; cols];
-    if cols == 0 {
-        return sums;
-    }
-    let mut c = start % cols;
-    for &v in data {
-        sums[c] += f64::from(v);
-        c += 1;
-        if c == cols {
-            c = 0;
+impl Outputs {
+    /// Outputs sized for `op` on `inputs`.
+    pub fn new(op: Op, inputs: &HostInputs) -> Self {
+        let used = inputs.used(op);
+        Self {
+            values: if op == Op::ReluForwardInPlace {
+                inputs.x[..used].to_vec()
+            } else {
+                vec![0.0; used]
+            },
+            mask: vec![
+                0;
+                if op.writes_mask() {
+                    cpu::mask_words(used)
+                } else {
+                    0
+                }
+            ],
+            db: vec![
+                0.0;
+                if op.writes_bias_gradient() {
+                    inputs.cols()
+                } else {
+                    0
+                }
+            ],
         }
     }
-    sums
 }
 
-/// Column `c` of the partial sums, added in chunk order; 0 with no chunks.
-fn combine(partials: &[Vec<f64>], c: usize) -> f64 {
-    partials
-        .iter()
-        .map(|p| p[c])
-        .reduce(|a, b| a + b)
-        .unwrap_or(0.0)
-}
-
-/// Splits `0..len` into at most `threads` (0 counts as 1) contiguous,
-/// non-empty ranges of nearly equal length whose inner boundaries are
-/// multiples of [`ALIGN`]. Empty for `len` 0.
-fn chunk_ranges(len: usize, threads: usize) -> Vec<Range<usize>> {
-    let units = len.div_ceil(ALIGN);
-    let chunks = threads.max(1).min(units.max(1));
-    let (base, extra) = (units / chunks, units % chunks);
-    let mut ranges = Vec::with_capacity(chunks);
-    let mut start = 0;
-    for k in 0..chunks {
-        let end = (start + (base + usize::from(k < extra)) * ALIGN).min(len);
-        if end > start {
-            ranges.push(start..end);
-        }
-        start = end;
+/// The baseline of `op` on `inputs` into `outputs` (sized by
+/// [`Outputs::new`]), over `threads` threads: what
+/// [`Op::reference`] computes with subnormals preserved, bit for bit, and
+/// for [`Op::BiasBackward`] `db` as [`cpu::bias_backward`]. Backward ops
+/// read `saved_mask` ([`HostInputs::saved_mask`]).
+///
+/// The match covers every [`Op`]: a new op fails to compile here until it
+/// has its baseline.
+///
+/// # Panics
+/// If `outputs` or `saved_mask` are too short for `op` on `inputs`.
+pub fn run(op: Op, inputs: &HostInputs, saved_mask: &[u32], outputs: &mut Outputs, threads: usize) {
+    let used = inputs.used(op);
+    let (x, dy, b) = (&inputs.x[..used], &inputs.dy[..used], &inputs.bias[..]);
+    let Outputs { values, mask, db } = outputs;
+    match op {
+        Op::ReluForward => relu_forward_into(x, values, threads),
+        Op::ReluForwardInPlace => relu_forward_in_place(values, threads),
+        Op::Forward(a) => forward_into(a, x, values, threads),
+        Op::ForwardWithMask(a) => forward_with_mask_into(a, x, values, mask, threads),
+        Op::BackwardFromMask(a) => backward_into(a, dy, saved_mask, values, threads),
+        Op::BackwardFromInput(a) => backward_from_input_into(a, dy, x, values, threads),
+        Op::BiasAdd => bias_add_into(x, b, values, threads),
+        Op::BiasForward(a) => bias_forward_into(a, x, b, values, threads),
+        Op::BiasForwardWithMask(a) => bias_forward_with_mask_into(a, x, b, values, mask, threads),
+        Op::BiasBackward(a) => bias_backward_into(a, dy, saved_mask, values, db, threads),
     }
-    ranges
-}
-
-/// Cuts `data` into the parts at `ranges` (ascending, disjoint).
-fn split_at_ranges<'a, T>(mut data: &'a mut [T], ranges: &[Range<usize>]) -> Vec<&'a mut [T]> {
-    let mut offset = 0;
-    let mut parts = Vec::with_capacity(ranges.len());
-    for range in ranges {
-        let rest = std::mem::take(&mut data);
-        let (_, rest) = rest.split_at_mut(range.start - offset);
-        let (part, rest) = rest.split_at_mut(range.len());
-        parts.push(part);
-        data = rest;
-        offset = range.end;
-    }
-    parts
-}
-
-/// Runs `work` on each item, all but the last on scoped threads of their own
-/// and the last on this one; returns the results in item order. A panic in
-/// any of them resumes here.
-fn run<T: Send, R: Send>(mut items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let Some(last) = items.pop() else {
-        return Vec::new();
-    };
-    let work = &work;
-    thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .into_iter()
-            .map(|item| scope.spawn(move || work(item)))
-            .collect();
-        let last = work(last);
-        let mut results: Vec<R> = handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-            .collect();
-        results.push(last);
-        results
-    })
-}
-
-/// Splits `out` as [`chunk_ranges`] does and runs `work(range, part)` on
-/// each part in parallel; returns the results in chunk order.
-fn map_chunks<T: Send, R: Send>(
-    out: &mut [T],
-    threads: usize,
-    work: impl Fn(Range<usize>, &mut [T]) -> R + Sync,
-) -> Vec<R> {
-    let ranges = chunk_ranges(out.len(), threads);
-    let parts = split_at_ranges(out, &ranges);
-    run(ranges.into_iter().zip(parts).collect(), |(range, part)| {
-        work(range, part)
-    })
-}
-
-/// [`map_chunks`] with no results.
-fn fill<T: Send>(out: &mut [T], threads: usize, work: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    map_chunks(out, threads, work);
-}
-
-/// Splits `y` as [`chunk_ranges`] does and `mask` into the words of each
-/// chunk, and runs `work(range, y part, mask part)` on each in parallel.
-fn fill_with_mask(
-    y: &mut [f32],
-    mask: &mut [u32],
-    threads: usize,
-    work: impl Fn(Range<usize>, &mut [f32], &mut [u32]) + Sync,
-) {
-    let ranges = chunk_ranges(y.len(), threads);
-    let word_ranges: Vec<_> = ranges
-        .iter()
-        .map(|r| r.start / ALIGN..r.end.div_ceil(ALIGN))
-        .collect();
-    let y_parts = split_at_ranges(y, &ranges);
-    let mask_parts = split_at_ranges(mask, &word_ranges);
-    let items = ranges.into_iter().zip(y_parts).zip(mask_parts);
-    run(items.collect(), |((range, y), mask)| work(range, y, mask));
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sample;
-
-    const LENGTHS: &[usize] = &[0, 1, 31, 32, 33, 1000, 100_003];
-    const THREADS: &[usize] = &[1, 2, 3, 8];
-    const ACTIVATIONS: &[Activation] = &[
-        Activation::Relu,
-        Activation::LeakyRelu { slope: 0.01 },
-        Activation::ClippedRelu { cap: 6.0 },
-    ];
-    /// `(rows, cols)` of the bias tests; cols 0 only with no rows, the one
-    /// empty-bias shape the reference accepts.
-    const SHAPES: &[(usize, usize)] = &[(0, 5), (0, 0), (1, 1), (7, 33), (1000, 257), (3001, 3)];
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
-
-    fn assert_same(actual: &[f32], expected: &[f32], what: &str) {
-        assert_eq!(actual.len(), expected.len(), "{what}: length");
-        if let Some(i) = (0..actual.len()).find(|&i| actual[i].to_bits() != expected[i].to_bits()) {
-            panic!(
-                "{what}: element {i} is {:#010x}, the reference {:#010x}",
-                actual[i].to_bits(),
-                expected[i].to_bits()
-            );
-        }
-    }
-
-    /// `db` is this module's [`column_sums`] of the reference's `dx`,
-    /// rounded to f32; NaN exactly where the reference's `db` is NaN (that
-    /// does not depend on the order, the payload can); and bit-identical to
-    /// the reference's with one chunk.
-    fn assert_db(db: &[f32], dx: &[f32], cols: usize, threads: usize, db_ref: &[f32], at: &str) {
-        let sums = column_sums(dx, cols, threads);
-        let rounded: Vec<f32> = sums.iter().map(|&s| s as f32).collect();
-        assert_same(
-            db,
-            &rounded,
-            &format!("db is the rounded column_sums: {at}"),
-        );
-        for (c, (d, r)) in db.iter().zip(db_ref).enumerate() {
-            assert_eq!(d.is_nan(), r.is_nan(), "db[{c}] NaN: {at}");
-        }
-        if chunk_ranges(dx.len(), threads).len() <= 1 {
-            assert_same(db, db_ref, &format!("one-chunk db: {at}"));
-        }
-    }
-
-    /// Xorshift32 words: deterministic masks with every bit pattern,
-    /// including set bits past the last element (which must be ignored).
-    fn words(len: usize, seed: u32) -> Vec<u32> {
-        let mut state = seed.max(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state
-            })
-            .collect()
-    }
-
-    /// Like [`sample::activations`] but with NaN and inf replaced, so that
-    /// column sums are finite (subnormals, ±0 and ±MAX stay).
-    fn finite(len: usize, seed: u64) -> Vec<f32> {
-        sample::activations(len, seed)
-            .into_iter()
-            .map(|v| if v.is_finite() { v } else { 1.5 })
-            .collect()
-    }
-
-    #[test]
-    fn chunks_cover_the_range_on_word_boundaries() {
-        for len in (0..200).chain([1000, 100_003]) {
-            for threads in 0..10 {
-                let ranges = chunk_ranges(len, threads);
-                assert!(ranges.len() <= threads.max(1));
-                let mut next = 0;
-                for r in &ranges {
-                    assert_eq!(r.start, next);
-                    assert!(r.end > r.start);
-                    assert!(r.start % ALIGN == 0);
-                    next = r.end;
-                }
-                assert_eq!(next, len);
-                let units: Vec<_> = ranges.iter().map(|r| r.len().div_ceil(ALIGN)).collect();
-                if let (Some(min), Some(max)) = (units.iter().min(), units.iter().max()) {
-                    assert!(max - min <= 1, "balanced: {len} over {threads}: {units:?}");
-                }
-                if len >= ALIGN * threads.max(1) {
-                    assert_eq!(ranges.len(), threads.max(1), "uses every thread");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn zero_threads_counts_as_one() {
-        let x = sample::activations(100, 3);
-        assert_same(
-            &relu_forward(&x, 0),
-            &cpu::relu_forward(&x),
-            "relu, 0 threads",
-        );
-        assert_eq!(available_threads().max(1), available_threads());
-    }
-
-    #[test]
-    fn elementwise_ops_match_the_reference_bit_for_bit() {
-        for &len in LENGTHS {
-            let x = sample::activations(len, 11);
-            let dy = sample::activations(len, 12);
-            // Extra words, and set bits past the end, are ignored.
-            let random_mask = words(cpu::mask_words(len) + 2, 13);
-            let relu = cpu::relu_forward(&x);
-            for &threads in THREADS {
-                let at = format!("len {len}, {threads} threads");
-                assert_same(&relu_forward(&x, threads), &relu, &format!("relu {at}"));
-                let mut in_place = x.clone();
-                relu_forward_in_place(&mut in_place, threads);
-                assert_same(&in_place, &relu, &format!("relu in place {at}"));
-
-                for &activation in ACTIVATIONS {
-                    let at = format!("{activation}, {at}");
-                    let (y_ref, mask_ref) = cpu::forward_with_mask(activation, &x);
-                    assert_same(
-                        &forward(activation, &x, threads),
-                        &y_ref,
-                        &format!("forward {at}"),
-                    );
-                    let (y, mask) = forward_with_mask(activation, &x, threads);
-                    assert_same(&y, &y_ref, &format!("forward_with_mask y {at}"));
-                    assert_eq!(mask, mask_ref, "forward_with_mask mask {at}");
-
-                    for m in [&mask_ref, &random_mask] {
-                        assert_same(
-                            &backward(activation, &dy, m, threads),
-                            &cpu::backward(activation, &dy, m),
-                            &format!("backward {at}"),
-                        );
-                    }
-                    assert_same(
-                        &backward_from_input(activation, &dy, &x, threads),
-                        &cpu::backward_from_input(activation, &dy, &x),
-                        &format!("backward_from_input {at}"),
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn into_forms_overwrite_stale_output() {
-        let x = sample::activations(1000, 21);
-        let leaky = Activation::LeakyRelu { slope: 0.01 };
-        let mut y = vec![f32::NAN; x.len()];
-        let mut mask = vec![u32::MAX; cpu::mask_words(x.len())];
-        forward_with_mask_into(leaky, &x, &mut y, &mut mask, 3);
-        let (y_ref, mask_ref) = cpu::forward_with_mask(leaky, &x);
-        assert_same(&y, &y_ref, "stale y");
-        assert_eq!(mask, mask_ref, "stale mask: unused bits are cleared");
-        let b = sample::activations(8, 22);
-        let mut mask = vec![u32::MAX; cpu::mask_words(x.len())];
-        bias_forward_with_mask_into(leaky, &x, &b, &mut y, &mut mask, 3);
-        let (y_ref, mask_ref) = cpu::bias_forward_with_mask(leaky, &x, &b);
-        assert_same(&y, &y_ref, "stale bias y");
-        assert_eq!(mask, mask_ref, "stale bias mask");
-    }
-
-    #[test]
-    fn bias_ops_match_the_reference_bit_for_bit() {
-        for &(rows, cols) in SHAPES {
-            let x = sample::activations(rows * cols, 31);
-            let b = sample::activations(cols, 32);
-            let dy = sample::activations(rows * cols, 33);
-            let random_mask = words(cpu::mask_words(rows * cols), 34);
-            for &threads in THREADS {
-                let at = format!("{rows}x{cols}, {threads} threads");
-                for subnormals in [Subnormals::Preserve, Subnormals::FlushToZero] {
-                    assert_same(
-                        &bias_add(&x, &b, subnormals, threads),
-                        &cpu::bias_add(&x, &b, subnormals),
-                        &format!("bias_add {subnormals:?} {at}"),
-                    );
-                }
-                for &activation in ACTIVATIONS {
-                    let at = format!("{activation}, {at}");
-                    assert_same(
-                        &bias_forward(activation, &x, &b, threads),
-                        &cpu::bias_forward(activation, &x, &b),
-                        &format!("bias_forward {at}"),
-                    );
-                    let (y, mask) = bias_forward_with_mask(activation, &x, &b, threads);
-                    let (y_ref, mask_ref) = cpu::bias_forward_with_mask(activation, &x, &b);
-                    assert_same(&y, &y_ref, &format!("bias_forward_with_mask y {at}"));
-                    assert_eq!(mask, mask_ref, "bias_forward_with_mask mask {at}");
-
-                    for m in [&mask_ref, &random_mask] {
-                        let (dx, db) = bias_backward(activation, &dy, m, cols, threads);
-                        let (dx_ref, db_ref) = cpu::bias_backward(activation, &dy, m, cols);
-                        assert_same(&dx, &dx_ref, &format!("bias_backward dx {at}"));
-                        assert_eq!(db.len(), cols);
-                        assert_db(&db, &dx_ref, cols, threads, &db_ref, &at);
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn column_sums_stay_within_the_summation_bound() {
-        for &(rows, cols) in SHAPES {
-            let data = finite(rows * cols, 41);
-            let reference = cpu::column_sums(&data, cols);
-            let abs: Vec<f64> =
-                cpu::column_sums(&data.iter().map(|v| v.abs()).collect::<Vec<_>>(), cols);
-            for &threads in THREADS {
-                let sums = column_sums(&data, cols, threads);
-                assert_eq!(sums.len(), cols);
-                // Both are within (rows - 1) * eps / 2 * sum|x| of the exact
-                // sum, so within twice that of each other.
-                let bound = rows.saturating_sub(1) as f64 * f64::EPSILON;
-                for c in 0..cols {
-                    let diff = (sums[c] - reference[c]).abs();
-                    assert!(
-                        diff <= bound * abs[c],
-                        "column {c} of {rows}x{cols}, {threads} threads: {} vs {}",
-                        sums[c],
-                        reference[c]
-                    );
-                }
-                if chunk_ranges(rows * cols, threads).len() <= 1 {
-                    assert_eq!(sums, reference, "one chunk: same order");
-                }
-
-                let mask = vec![u32::MAX; cpu::mask_words(rows * cols)];
-                let (dx, db) = bias_backward(Activation::Relu, &data, &mask, cols, threads);
-                let (_, db_ref) = cpu::bias_backward(Activation::Relu, &data, &mask, cols);
-                let at = format!("{rows}x{cols}, {threads} threads");
-                assert_db(&db, &dx, cols, threads, &db_ref, &at);
-            }
-        }
-    }
-
-    #[test]
-    fn exact_column_sums_are_bit_identical() {
-        // Small integers and halves sum exactly in f64 in any order.
-        let (rows, cols) = (1000, 257);
-        let data: Vec<f32> = words(rows * cols, 51)
-            .into_iter()
-            .map(|w| f32::from((w % 2001) as i16 - 1000) / 2.0)
-            .collect();
-        let mask = words(cpu::mask_words(data.len()), 52);
-        for &threads in THREADS {
-            assert_eq!(
-                column_sums(&data, cols, threads),
-                cpu::column_sums(&data, cols)
-            );
-            for &activation in ACTIVATIONS {
-                let (dx, db) = bias_backward(activation, &data, &mask, cols, threads);
-                let (dx_ref, db_ref) = cpu::bias_backward(activation, &data, &mask, cols);
-                assert_same(&dx, &dx_ref, "dx");
-                assert_eq!(bits(&db), bits(&db_ref), "{activation}, {threads} threads");
-            }
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "mask too short")]
-    fn a_short_mask_panics_as_the_reference_does() {
-        backward(Activation::Relu, &[1.0; 33], &[0], 4);
-    }
-
-    #[test]
-    #[should_panic(expected = "dy and x lengths")]
-    fn mismatched_lengths_panic_as_the_reference_does() {
-        backward_from_input(Activation::Relu, &[1.0; 3], &[1.0; 2], 4);
-    }
-
-    #[test]
-    #[should_panic(expected = "data is not a whole number of rows")]
-    fn partial_rows_panic_in_bias_backward() {
-        bias_backward(Activation::Relu, &[1.0; 10], &[0], 3, 4);
-    }
-
-    #[test]
-    #[should_panic(expected = "x is not a whole number of rows of b.len() columns")]
-    fn an_empty_bias_with_data_panics() {
-        bias_forward(Activation::Relu, &[1.0; 10], &[], 4);
-    }
-
-    #[test]
-    fn empty_shapes() {
-        let (dx, db) = bias_backward(Activation::Relu, &[], &[], 5, 8);
-        assert!(dx.is_empty());
-        assert_eq!(bits(&db), vec![0; 5], "+0.0 sums, as the reference");
-        assert_eq!(
-            bits(&cpu::bias_backward(Activation::Relu, &[], &[], 5).1),
-            vec![0; 5]
-        );
-        assert!(bias_backward(Activation::Relu, &[], &[], 0, 8).1.is_empty());
-        assert!(bias_add(&[], &[], Subnormals::Preserve, 8).is_empty());
-        assert_eq!(
-            forward_with_mask(Activation::Relu, &[], 8),
-            (vec![], vec![])
-        );
-    }
-}
+mod tests;

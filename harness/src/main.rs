@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgpu_activations::{Gpu, GpuOptions, Op, parse_backends};
 use wgpu_activations_harness::bench::{self, BenchOp};
-use wgpu_activations_harness::{Result, check};
+use wgpu_activations_harness::{Result, check, sample};
 
 #[derive(Parser)]
 #[command(
@@ -125,7 +125,7 @@ fn run_check(size: usize, seed: u64, backends: Option<&str>) -> Result<ExitCode>
             })
             .collect::<wgpu_activations::Result<_>>()?,
     };
-    let inputs = check::generate_inputs(size, seed);
+    let inputs = sample::inputs(size, seed);
     println!(
         "seed {seed}: {size} elements; fused bias ops on [{} rows, {} cols]",
         inputs.rows(),
@@ -194,7 +194,7 @@ fn run_bench(
         config.ops = Vec::new();
         for name in names {
             let Some(op) = BenchOp::from_name(&name) else {
-                let known: Vec<&str> = BenchOp::ALL.iter().map(|op| op.name()).collect();
+                let known: Vec<String> = BenchOp::all().iter().map(|op| op.name()).collect();
                 eprintln!("error: unknown op {name:?}; known: {}", known.join(", "));
                 return Ok(ExitCode::from(2));
             };

@@ -1,10 +1,14 @@
 //! Seeded test data with every class of special value mixed in.
+//!
+//! The engine's integration tests use this same file (by `#[path]`, not by
+//! depending on the harness), so the check command and the tests draw the
+//! same data from one definition.
 
 use rand::{Rng, SeedableRng};
-use wgpu_activations::cpu::SPECIAL_BITS;
-
 use rand_chacha::ChaCha8Rng;
-pub use wgpu_activations::cpu::special_values;
+use wgpu_activations::HostInputs;
+
+pub use wgpu_activations::cpu::SPECIAL_BITS;
 
 /// `len` values for an activation: the special values first (as many as fit),
 /// then uniform values in [-4, 4) with one in 16 replaced by a random special
@@ -22,6 +26,19 @@ pub fn activations(len: usize, seed: u64) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// Seeded inputs of `len` elements for any op ([`activations`] for `x`, `dy`
+/// and the bias), with a seeded row length between 1 and 1031 (never more
+/// than `len`) for the bias ops.
+pub fn inputs(len: usize, seed: u64) -> HostInputs {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c015);
+    let cols = rng.random_range(1..=1031usize).min(len.max(1));
+    HostInputs {
+        x: activations(len, seed),
+        dy: activations(len, seed.wrapping_add(1)),
+        bias: activations(cols, seed.wrapping_add(2)),
+    }
 }
 
 #[cfg(test)]

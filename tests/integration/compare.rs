@@ -5,12 +5,12 @@
 use wgpu_activations::compare;
 use wgpu_activations::{Activation, Error, Op, verify};
 
-use crate::common::{gpu, ops};
+use crate::common::{gpu, sample};
 
 #[test]
 fn every_op_checks_clean_on_this_adapter() {
     let Some(gpu) = gpu() else { return };
-    let inputs = ops::generate_inputs(100_003, 3);
+    let inputs = sample::inputs(100_003, 3);
     let all = Op::all();
     assert_eq!(all.len(), 3 + 7 * Activation::examples().len());
     for op in all {

@@ -8,15 +8,17 @@
 //!   timed the same way: the limit for a memory-bound op, so each kernel is
 //!   also reported as a ratio to it;
 //! - **GPU round trip**: upload, op, download, as the convenience API does it;
-//! - **CPU**: the reference, one thread and split over every core
+//! - **CPU**: the tuned baseline, bit-identical to the reference, on one
+//!   thread and on a rayon pool of every core
 //!   ([`cpu_parallel`](crate::cpu_parallel)).
 //!
 //! Every timed kernel's output is compared with the CPU reference, so a
 //! figure never comes from a kernel that computed something else.
 //!
 //! ```no_run
-//! use wgpu_activations::{bench, Gpu};
-//! # fn main() -> wgpu_activations::Result<()> {
+//! use wgpu_activations::Gpu;
+//! use wgpu_activations_harness::bench;
+//! # fn main() -> wgpu_activations_harness::Result<()> {
 //! let gpu = Gpu::new()?;
 //! let report = bench::run(&gpu, &bench::Config::quick(), |_| {})?;
 //! println!("{}", report.table());
@@ -72,7 +74,7 @@ impl Config {
     pub fn full() -> Self {
         Self {
             sizes: (0..=8).map(|step| 1usize << (10 + 2 * step)).collect(),
-            ops: BenchOp::ALL.to_vec(),
+            ops: BenchOp::all(),
             gpu_samples: 11,
             min_sample: Duration::from_millis(20),
             host_samples: 5,
@@ -225,7 +227,7 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
         .map(|_| workload.cpu(config.threads))
         .collect::<Vec<_>>();
     Ok(Measurement {
-        op: workload.op().name().to_string(),
+        op: workload.op().name(),
         elements: workload.elements(),
         bytes: workload.bytes(),
         kernel_seconds: kernel.as_secs_f64(),

@@ -6,7 +6,7 @@ use super::device_times;
 use super::timer::GpuTimer;
 use super::workload::{BenchOp, Workload};
 use crate::error::Result;
-use wgpu_activations::Gpu;
+use wgpu_activations::{Activation, Gpu, Op};
 
 /// The size the targets are stated at.
 pub const TARGET_ELEMENTS: usize = 1 << 24;
@@ -71,9 +71,16 @@ pub fn measure_targets(
     };
     // Each ratio is second time / first time: how many times faster the
     // first is; for relu against the copy, relu's share of copy bandwidth.
-    let relu_to_copy_measured = pair(BenchOp::Relu, None)?;
-    let mask_over_x = pair(BenchOp::BackwardFromMask, Some(BenchOp::BackwardFromInput))?;
-    let fused_over_unfused = pair(BenchOp::BiasRelu, Some(BenchOp::BiasAddThenRelu))?;
+    let relu = Activation::Relu;
+    let relu_to_copy_measured = pair(BenchOp::Op(Op::ReluForward), None)?;
+    let mask_over_x = pair(
+        BenchOp::Op(Op::BackwardFromMask(relu)),
+        Some(BenchOp::Op(Op::BackwardFromInput(relu))),
+    )?;
+    let fused_over_unfused = pair(
+        BenchOp::Op(Op::BiasForward(relu)),
+        Some(BenchOp::BiasAddThenRelu),
+    )?;
     Ok(vec![
         Target {
             what: "relu kernel bandwidth / copy bandwidth",

@@ -1,16 +1,14 @@
 //! The ops the benchmarks time, with their operands resident on the GPU and
-//! on the host.
+//! on the host: one generic workload over the engine's [`Op`], plus the
+//! unfused bias-add-then-relu pair the fused op is compared with.
 
 use std::time::{Duration, Instant};
 
-use crate::cpu_parallel;
+use crate::cpu_parallel::{self, Outputs};
 use crate::error::{Error, Result};
 use crate::sample;
-use wgpu_activations::Activation;
-use wgpu_activations::Gpu;
-use wgpu_activations::Mask;
-use wgpu_activations::Tensor;
-use wgpu_activations::cpu::{self, Subnormals};
+use wgpu_activations::verify::{self, OpOperands as Operands};
+use wgpu_activations::{Activation, Gpu, HostInputs, Op, OpTensors, Tensor};
 
 /// Row length of the fused bias ops' `[rows, cols]` operands (a typical
 /// hidden width); a size under it is one row.
@@ -18,86 +16,129 @@ pub const BIAS_COLS: usize = 1024;
 
 const LEAKY_RELU: Activation = Activation::LeakyRelu { slope: 0.01 };
 
-/// An op the benchmarks time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A row of the benchmarks: one of the engine's ops, or the unfused
+/// baseline of fused bias + relu.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BenchOp {
-    /// `y = relu(x)`, the plain kernel.
-    Relu,
-    /// `y = relu(x)` and the 1-bit mask.
-    ReluWithMask,
-    /// `dx` from `dy` and the mask.
-    BackwardFromMask,
-    /// `dx` from `dy` and the saved input `x`.
-    BackwardFromInput,
-    /// Fused `y = relu(x + b)`, one pass.
-    BiasRelu,
-    /// The unfused baseline of [`BiasRelu`](Self::BiasRelu): a bias-add
-    /// kernel writing `x + b`, then the relu kernel reading it back.
+    /// An op of the engine, recorded through
+    /// [`Gpu::record_op`](wgpu_activations::Gpu::record_op) and checked
+    /// against [`Op::reference`].
+    Op(Op),
+    /// The unfused baseline of fused `bias_relu`
+    /// ([`Op::BiasForward`]`(Relu)`): a bias-add kernel writing `x + b`,
+    /// then the relu kernel reading it back.
     BiasAddThenRelu,
-    /// Fused backward: `dx` from `dy` and the mask, and the bias gradient `db`.
-    BiasReluBackward,
-    /// `y = leaky_relu(x)` with slope 0.01 (a float multiply per negative).
-    LeakyRelu,
 }
 
 impl BenchOp {
-    /// Every op, in the order the reports list them.
-    pub const ALL: [BenchOp; 8] = [
-        BenchOp::Relu,
-        BenchOp::ReluWithMask,
-        BenchOp::BackwardFromMask,
-        BenchOp::BackwardFromInput,
-        BenchOp::BiasRelu,
-        BenchOp::BiasAddThenRelu,
-        BenchOp::BiasReluBackward,
-        BenchOp::LeakyRelu,
-    ];
+    /// Every row, in the order the reports list them: relu, relu+mask,
+    /// relu_backward from the mask and from `x`, fused bias_relu, the
+    /// unfused bias_add+relu, bias_relu_backward with `db`, leaky_relu(0.01),
+    /// then the forward op of every other [`Activation::examples`] entry, so
+    /// that a new activation is benchmarked with no edit here.
+    ///
+    /// ```
+    /// use wgpu_activations::{Activation, Op};
+    /// use wgpu_activations_harness::bench::BenchOp;
+    /// let all = BenchOp::all();
+    /// assert_eq!(all[0].name(), "relu");
+    /// assert!(all.contains(&BenchOp::Op(Op::Forward(Activation::relu6()))));
+    /// ```
+    pub fn all() -> Vec<BenchOp> {
+        let relu = Activation::Relu;
+        let mut all = vec![
+            BenchOp::Op(Op::ReluForward),
+            BenchOp::Op(Op::ForwardWithMask(relu)),
+            BenchOp::Op(Op::BackwardFromMask(relu)),
+            BenchOp::Op(Op::BackwardFromInput(relu)),
+            BenchOp::Op(Op::BiasForward(relu)),
+            BenchOp::BiasAddThenRelu,
+            BenchOp::Op(Op::BiasBackward(relu)),
+            BenchOp::Op(Op::Forward(LEAKY_RELU)),
+        ];
+        for activation in Activation::examples() {
+            // relu's forward row is the plain kernel's.
+            let forward = BenchOp::Op(if activation == relu {
+                Op::ReluForward
+            } else {
+                Op::Forward(activation)
+            });
+            if !all.contains(&forward) {
+                all.push(forward);
+            }
+        }
+        all
+    }
 
-    /// The name reports use.
-    pub fn name(self) -> &'static str {
+    /// The name reports use: the op's own ([`Op::name`]), except `relu` for
+    /// the plain relu kernel, and `bias_add+relu(unfused)`.
+    pub fn name(self) -> String {
         match self {
-            BenchOp::Relu => "relu",
-            BenchOp::ReluWithMask => "relu+mask",
-            BenchOp::BackwardFromMask => "relu_backward(mask)",
-            BenchOp::BackwardFromInput => "relu_backward(x)",
-            BenchOp::BiasRelu => "bias_relu",
-            BenchOp::BiasAddThenRelu => "bias_add+relu(unfused)",
-            BenchOp::BiasReluBackward => "bias_relu_backward(dx,db)",
-            BenchOp::LeakyRelu => "leaky_relu(0.01)",
+            BenchOp::Op(Op::ReluForward) => "relu".to_string(),
+            BenchOp::Op(op) => op.name(),
+            BenchOp::BiasAddThenRelu => "bias_add+relu(unfused)".to_string(),
         }
     }
 
-    /// The op named `name` (as [`name`](Self::name) spells it).
+    /// The row named `name` (as [`name`](Self::name) spells it): one of
+    /// [`all`](Self::all), or any other of [`Op::all`].
     pub fn from_name(name: &str) -> Option<BenchOp> {
-        Self::ALL.into_iter().find(|op| op.name() == name)
+        Self::all()
+            .into_iter()
+            .chain(Op::all().into_iter().map(BenchOp::Op))
+            .find(|op| op.name() == name)
+    }
+
+    /// The op whose reference (and CPU baseline) the row is checked and
+    /// timed against: fused bias + relu for the unfused pair.
+    pub fn op(self) -> Op {
+        match self {
+            BenchOp::Op(op) => op,
+            BenchOp::BiasAddThenRelu => Op::BiasForward(Activation::Relu),
+        }
     }
 
     /// Row length of the op's operands: [`BIAS_COLS`] for the bias ops
     /// (fewer for a smaller tensor), 1 otherwise.
     pub fn cols(self, elements: usize) -> usize {
-        match self {
-            BenchOp::BiasRelu | BenchOp::BiasAddThenRelu | BenchOp::BiasReluBackward => {
-                BIAS_COLS.min(elements).max(1)
-            }
-            _ => 1,
+        if self.op().uses_bias() {
+            BIAS_COLS.min(elements).max(1)
+        } else {
+            1
         }
     }
 
     /// Bytes the op must read and write, as DESIGN.md counts them: 4 per f32
-    /// element read or written, 1/8 per mask bit, 4 per bias element. The
-    /// unfused pair is charged what the fused op must move, so its GB/s
-    /// compares directly with the fused op's.
+    /// element read or written (`x`, `dy`, `y` or `dx`), 1/8 per mask bit
+    /// read or written, 4 per bias (or bias-gradient) element. The unfused
+    /// pair is charged what the fused op must move, so its GB/s compares
+    /// directly with the fused op's.
+    ///
+    /// ```
+    /// use wgpu_activations::{Activation, Op};
+    /// use wgpu_activations_harness::bench::BenchOp;
+    /// let n = 1 << 20;
+    /// let per_element = |op: BenchOp| op.bytes(n) as f64 / n as f64;
+    /// assert_eq!(per_element(BenchOp::Op(Op::ReluForward)), 8.0);
+    /// assert_eq!(per_element(BenchOp::Op(Op::ForwardWithMask(Activation::Relu))), 8.125);
+    /// assert_eq!(per_element(BenchOp::Op(Op::BackwardFromInput(Activation::Relu))), 12.0);
+    /// ```
     pub fn bytes(self, elements: usize) -> u64 {
         let n = elements as u64;
-        let mask = n.div_ceil(32) * 4;
-        let bias = 4 * self.cols(elements) as u64;
-        match self {
-            BenchOp::Relu | BenchOp::LeakyRelu => 8 * n,
-            BenchOp::ReluWithMask | BenchOp::BackwardFromMask => 8 * n + mask,
-            BenchOp::BackwardFromInput => 12 * n,
-            BenchOp::BiasRelu | BenchOp::BiasAddThenRelu => 8 * n + bias,
-            BenchOp::BiasReluBackward => 8 * n + mask + bias,
-        }
+        let op = self.op();
+        // Read `x` and/or `dy`, write `y` or `dx` (in place: read and write `x`).
+        let streams = u64::from(op.reads_x()) + u64::from(op.is_backward()) + 1;
+        let mask = if op.reads_mask() || op.writes_mask() {
+            n.div_ceil(32) * 4
+        } else {
+            0
+        };
+        let bias = if op.uses_bias() {
+            4 * self.cols(elements) as u64
+        } else {
+            0
+        };
+        4 * streams * n + mask + bias
     }
 
     /// Bytes of the largest single binding the op needs.
@@ -113,33 +154,14 @@ pub struct Workload {
     op: BenchOp,
     gpu: Gpu,
     elements: usize,
-    cols: usize,
-    host: HostData,
-    resident: Resident,
-    copy: CopyBaseline,
-}
-
-struct HostData {
-    x: Vec<f32>,
-    dy: Vec<f32>,
-    b: Vec<f32>,
-    mask: Vec<u32>,
-    out: Vec<f32>,
-    out_mask: Vec<u32>,
-    out_db: Vec<f32>,
-}
-
-struct Resident {
-    x: Tensor,
-    dy: Tensor,
-    b: Tensor,
-    mask: Mask,
-    y: Tensor,
-    dx: Tensor,
-    db: Tensor,
-    mask_out: Mask,
+    host: HostInputs,
+    /// The mask a backward op reads (the reference's), else empty.
+    saved_mask: Vec<u32>,
+    cpu_outputs: Outputs,
+    resident: Operands,
     /// `x + b` between the unfused pair's two kernels.
-    biased: Tensor,
+    biased: Option<Tensor>,
+    copy: CopyBaseline,
 }
 
 struct CopyBaseline {
@@ -160,59 +182,27 @@ impl Workload {
             }
             .into());
         }
-        let shape = [elements / cols, cols];
-        let x = sample::activations(elements, 1);
-        let dy = sample::activations(elements, 2);
-        let b = sample::activations(cols, 3);
-        // Operands an op does not read are still allocated, but only one
-        // vector long, so a large size costs only what the op touches.
-        let needs = |ops: &[BenchOp]| ops.contains(&op);
-        let sized = |needed: bool| if needed { elements } else { 0 };
-        let reads_dy = needs(&[
-            BenchOp::BackwardFromMask,
-            BenchOp::BackwardFromInput,
-            BenchOp::BiasReluBackward,
-        ]);
-        let reads_mask = needs(&[BenchOp::BackwardFromMask, BenchOp::BiasReluBackward]);
-        let reads_x = !reads_mask;
+        let reference = op.op();
+        let host = HostInputs {
+            x: sample::activations(elements, 1),
+            dy: sample::activations(elements, 2),
+            bias: if reference.uses_bias() {
+                sample::activations(cols, 3)
+            } else {
+                Vec::new()
+            },
+        };
         // The saved mask costs a reference forward pass: only for the ops
         // that read it.
-        let mask = if reads_mask {
-            cpu::forward_with_mask(Activation::Relu, &x).1
+        let saved_mask = if reference.reads_mask() {
+            host.saved_mask(reference)
         } else {
             Vec::new()
         };
-        let host = HostData {
-            out: vec![0.0; elements],
-            out_mask: vec![0; cpu::mask_words(elements)],
-            out_db: vec![0.0; cols],
-            x,
-            dy,
-            b,
-            mask,
-        };
-        let upload = |data: &[f32], needed: bool| -> wgpu_activations::Result<Tensor> {
-            if needed {
-                Tensor::from_slice_with_shape(gpu, data, &shape)
-            } else {
-                Tensor::uninit(gpu, &[0])
-            }
-        };
-        let resident = Resident {
-            x: upload(&host.x, reads_x)?,
-            dy: upload(&host.dy, reads_dy)?,
-            b: Tensor::from_slice(gpu, &host.b)?,
-            mask: if reads_mask {
-                Mask::from_words(gpu, &host.mask, elements)?.with_row_length(cols)?
-            } else {
-                Mask::uninit(gpu, 0)?
-            },
-            y: Tensor::uninit(gpu, &[sized(!reads_dy)])?,
-            dx: Tensor::uninit(gpu, &[sized(reads_dy)])?,
-            db: Tensor::uninit(gpu, &[cols])?,
-            mask_out: Mask::uninit(gpu, sized(op == BenchOp::ReluWithMask))?,
-            biased: Tensor::uninit(gpu, &[sized(op == BenchOp::BiasAddThenRelu)])?,
-        };
+        let resident = Operands::upload_with_mask(gpu, reference, &host, &saved_mask)?;
+        let biased = (op == BenchOp::BiasAddThenRelu)
+            .then(|| Tensor::uninit(gpu, &host.shape(reference)))
+            .transpose()?;
         let copy_bytes = (op.bytes(elements) / 2).div_ceil(4) * 4;
         let copy = CopyBaseline {
             source: copy_buffer(gpu, copy_bytes)?,
@@ -223,9 +213,11 @@ impl Workload {
             op,
             gpu: gpu.clone(),
             elements,
-            cols,
+            cpu_outputs: Outputs::new(reference, &host),
             host,
+            saved_mask,
             resident,
+            biased,
             copy,
         })
     }
@@ -247,41 +239,13 @@ impl Workload {
 
     /// Records the op on the resident operands: what "GPU kernel" times.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
-        let r = &self.resident;
-        let gpu = &self.gpu;
-        let recorded = match self.op {
-            BenchOp::Relu => gpu.record_relu(encoder, &r.x, &r.y),
-            BenchOp::ReluWithMask => {
-                gpu.record_activation(encoder, Activation::Relu, &r.x, &r.y, Some(&r.mask_out))
-            }
-            BenchOp::BackwardFromMask => {
-                gpu.record_activation_backward(encoder, Activation::Relu, &r.dy, &r.mask, &r.dx)
-            }
-            BenchOp::BackwardFromInput => gpu.record_activation_backward_from_input(
-                encoder,
-                Activation::Relu,
-                &r.dy,
-                &r.x,
-                &r.dx,
-            ),
-            BenchOp::BiasRelu => {
-                gpu.record_bias_activation(encoder, Activation::Relu, &r.x, &r.b, &r.y, None)
-            }
-            BenchOp::BiasAddThenRelu => {
-                gpu.record_bias_add(encoder, &r.x, &r.b, &r.biased)?;
-                gpu.record_relu(encoder, &r.biased, &r.y)
-            }
-            BenchOp::BiasReluBackward => gpu.record_bias_activation_backward(
-                encoder,
-                Activation::Relu,
-                &r.dy,
-                &r.mask,
-                &r.dx,
-                &r.db,
-            ),
-            BenchOp::LeakyRelu => gpu.record_activation(encoder, LEAKY_RELU, &r.x, &r.y, None),
-        };
-        Ok(recorded?)
+        record(
+            &self.gpu,
+            self.op,
+            &self.resident,
+            self.biased.as_ref(),
+            encoder,
+        )
     }
 
     /// Records `copy_buffer_to_buffer` of half the op's bytes: it reads and
@@ -296,149 +260,86 @@ impl Workload {
         );
     }
 
-    /// Upload of the op's inputs, the op, and download of its outputs, as a
-    /// user of the convenience API sees it: wall time.
+    /// Upload of the op's inputs, the op, and download of its outputs (the
+    /// values, the mask a forward op writes, `db`), as a user sees it: wall
+    /// time. Outputs are allocated, and the op recorded and submitted once.
     pub fn round_trip(&self) -> Result<Duration> {
         let gpu = &self.gpu;
-        let host = &self.host;
-        let shape = [self.elements / self.cols, self.cols];
+        let op = self.op.op();
         let started = Instant::now();
-        let tensor = |data: &[f32]| Tensor::from_slice_with_shape(gpu, data, &shape);
-        match self.op {
-            BenchOp::Relu => drop(gpu.relu(&tensor(&host.x)?)?.download()?),
-            BenchOp::ReluWithMask => {
-                let (y, mask) = gpu.relu_with_mask(&tensor(&host.x)?)?;
-                drop((y.download()?, mask.download()?));
-            }
-            BenchOp::BackwardFromMask => {
-                let mask = Mask::from_words(gpu, &host.mask, self.elements)?;
-                drop(gpu.relu_backward(&tensor(&host.dy)?, &mask)?.download()?);
-            }
-            BenchOp::BackwardFromInput => {
-                let dx = gpu.activation_backward_from_input(
-                    Activation::Relu,
-                    &tensor(&host.dy)?,
-                    &tensor(&host.x)?,
-                )?;
-                drop(dx.download()?);
-            }
-            BenchOp::BiasRelu => {
-                let b = Tensor::from_slice(gpu, &host.b)?;
-                drop(gpu.bias_relu(&tensor(&host.x)?, &b)?.download()?);
-            }
-            BenchOp::BiasAddThenRelu => {
-                let b = Tensor::from_slice(gpu, &host.b)?;
-                let biased = gpu.bias_add(&tensor(&host.x)?, &b)?;
-                drop(gpu.relu(&biased)?.download()?);
-            }
-            BenchOp::BiasReluBackward => {
-                let mask =
-                    Mask::from_words(gpu, &host.mask, self.elements)?.with_row_length(self.cols)?;
-                let (dx, db) = gpu.bias_relu_backward(&tensor(&host.dy)?, &mask)?;
-                drop((dx.download()?, db.download()?));
-            }
-            BenchOp::LeakyRelu => {
-                drop(gpu.activation(LEAKY_RELU, &tensor(&host.x)?)?.download()?);
-            }
-        }
+        let operands = Operands::upload_with_mask(gpu, op, &self.host, &self.saved_mask)?;
+        let biased = (self.op == BenchOp::BiasAddThenRelu)
+            .then(|| Tensor::uninit(gpu, &self.host.shape(op)))
+            .transpose()?;
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        record(gpu, self.op, &operands, biased.as_ref(), &mut encoder)?;
+        gpu.submit("wgpu-activations bench round trip", encoder)?;
+        drop(operands.download(op)?);
         Ok(started.elapsed())
     }
 
-    /// The CPU reference on `threads` threads (1: the reference loop on the
-    /// calling thread), into preallocated outputs: wall time.
+    /// The CPU baseline ([`cpu_parallel::run`]) on `threads` threads (1:
+    /// one loop on the calling thread), into preallocated outputs: wall
+    /// time. The unfused pair's baseline is the fused op: the CPU has no
+    /// reason to split it.
     pub fn cpu(&mut self, threads: usize) -> Duration {
-        let HostData {
-            x,
-            dy,
-            b,
-            mask,
-            out,
-            out_mask,
-            out_db,
-        } = &mut self.host;
         let started = Instant::now();
-        match self.op {
-            BenchOp::Relu => cpu_parallel::relu_forward_into(x, out, threads),
-            BenchOp::ReluWithMask => {
-                cpu_parallel::forward_with_mask_into(Activation::Relu, x, out, out_mask, threads)
-            }
-            BenchOp::BackwardFromMask => {
-                cpu_parallel::backward_into(Activation::Relu, dy, mask, out, threads)
-            }
-            BenchOp::BackwardFromInput => {
-                cpu_parallel::backward_from_input_into(Activation::Relu, dy, x, out, threads)
-            }
-            BenchOp::BiasRelu => {
-                cpu_parallel::bias_forward_into(Activation::Relu, x, b, out, threads)
-            }
-            BenchOp::BiasAddThenRelu => {
-                // The CPU has no reason to split the pair: fused is its baseline too.
-                cpu_parallel::bias_forward_into(Activation::Relu, x, b, out, threads)
-            }
-            BenchOp::BiasReluBackward => {
-                cpu_parallel::bias_backward_into(Activation::Relu, dy, mask, out, out_db, threads)
-            }
-            BenchOp::LeakyRelu => cpu_parallel::forward_into(LEAKY_RELU, x, out, threads),
-        }
+        cpu_parallel::run(
+            self.op.op(),
+            &self.host,
+            &self.saved_mask,
+            &mut self.cpu_outputs,
+            threads,
+        );
         let elapsed = started.elapsed();
         // Keeps the optimiser from discarding the outputs.
-        std::hint::black_box((&self.host.out, &self.host.out_mask, &self.host.out_db));
+        std::hint::black_box(&self.cpu_outputs);
         elapsed
     }
 
-    /// Checks the resident run's output (`y`, or `dx`) against the CPU
-    /// reference, bit for bit or as the flushed reference where the op does
-    /// float arithmetic (the one deviation the contract allows): a
-    /// benchmark of a kernel that computes something else would be
-    /// meaningless.
+    /// Checks the resident run's outputs (`y` or `dx`, a written mask, `db`)
+    /// against [`Op::reference`] as [`verify::compare`] does: a benchmark of
+    /// a kernel that computes something else would be meaningless.
     pub fn verify(&self) -> Result<()> {
-        let r = &self.resident;
-        let output = match self.op {
-            BenchOp::BackwardFromMask | BenchOp::BackwardFromInput | BenchOp::BiasReluBackward => {
-                r.dx.download()?
-            }
-            _ => r.y.download()?,
-        };
-        let exact = self.expected(Subnormals::Preserve);
-        let flushed = self.expected(Subnormals::FlushToZero);
-        let wrong = output
-            .iter()
-            .zip(exact.iter().zip(&flushed))
-            .filter(|(got, (exact, flushed))| {
-                got.to_bits() != exact.to_bits() && got.to_bits() != flushed.to_bits()
-            })
-            .count();
+        let op = self.op.op();
+        let results = self.resident.download(op)?;
+        let wrong = verify::compare(op, &self.host, &results)?.mismatches;
         if wrong == 0 {
             Ok(())
         } else {
             Err(Error::BenchmarkMismatch {
-                op: self.op.name().to_string(),
+                op: self.op.name(),
                 elements: self.elements,
                 mismatches: wrong,
             })
         }
     }
+}
 
-    /// The reference output of the resident run.
-    fn expected(&self, subnormals: Subnormals) -> Vec<f32> {
-        let host = &self.host;
-        let activate = |activation: Activation, x: &[f32]| -> Vec<f32> {
-            x.iter()
-                .map(|&v| cpu::activate_with(activation, v, subnormals))
-                .collect()
-        };
-        match self.op {
-            BenchOp::Relu | BenchOp::ReluWithMask => cpu::relu_forward(&host.x),
-            BenchOp::BackwardFromMask | BenchOp::BiasReluBackward => {
-                cpu::backward(Activation::Relu, &host.dy, &host.mask)
-            }
-            BenchOp::BackwardFromInput => {
-                cpu::backward_from_input(Activation::Relu, &host.dy, &host.x)
-            }
-            BenchOp::BiasRelu | BenchOp::BiasAddThenRelu => {
-                cpu::relu_forward(&cpu::bias_add(&host.x, &host.b, subnormals))
-            }
-            BenchOp::LeakyRelu => activate(LEAKY_RELU, &host.x),
+/// Records `op` on `operands` (and, for the unfused pair, through `biased`).
+fn record(
+    gpu: &Gpu,
+    op: BenchOp,
+    operands: &Operands,
+    biased: Option<&Tensor>,
+    encoder: &mut wgpu::CommandEncoder,
+) -> Result<()> {
+    match op {
+        BenchOp::Op(op) => Ok(gpu.record_op(encoder, op, &operands.tensors(op))?),
+        BenchOp::BiasAddThenRelu => {
+            let add = OpTensors {
+                x: operands.x.as_ref(),
+                bias: operands.bias.as_ref(),
+                y: biased,
+                ..Default::default()
+            };
+            gpu.record_op(encoder, Op::BiasAdd, &add)?;
+            let relu = OpTensors {
+                x: biased,
+                y: operands.output.as_ref(),
+                ..Default::default()
+            };
+            Ok(gpu.record_op(encoder, Op::ReluForward, &relu)?)
         }
     }
 }
@@ -452,4 +353,77 @@ fn copy_buffer(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
             mapped_at_creation: false,
         })
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rows_keep_their_names_and_add_every_activation() {
+        let names: Vec<String> = BenchOp::all().iter().map(|op| op.name()).collect();
+        assert_eq!(
+            names[..8],
+            [
+                "relu",
+                "relu+mask",
+                "relu_backward(mask)",
+                "relu_backward(x)",
+                "bias_relu",
+                "bias_add+relu(unfused)",
+                "bias_relu_backward(dx,db)",
+                "leaky_relu(0.01)",
+            ]
+        );
+        for activation in Activation::examples() {
+            let forward = if activation == Activation::Relu {
+                Op::ReluForward
+            } else {
+                Op::Forward(activation)
+            };
+            assert!(
+                BenchOp::all().contains(&BenchOp::Op(forward)),
+                "{activation}"
+            );
+        }
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[..i].contains(name), "{name} twice");
+            assert_eq!(
+                BenchOp::from_name(name).map(BenchOp::name).as_ref(),
+                Some(name)
+            );
+        }
+        assert_eq!(
+            BenchOp::from_name("relu_in_place"),
+            Some(BenchOp::Op(Op::ReluForwardInPlace))
+        );
+    }
+
+    #[test]
+    fn bytes_are_counted_as_the_design_does_for_every_row() {
+        let n = 1 << 20;
+        let relu = Activation::Relu;
+        let expected = |op: BenchOp| -> f64 {
+            let per_column = 4.0 * op.cols(n) as f64 / n as f64;
+            match op {
+                BenchOp::Op(Op::BackwardFromInput(_)) => 12.0,
+                BenchOp::Op(Op::ForwardWithMask(_) | Op::BackwardFromMask(_)) => 8.125,
+                BenchOp::Op(Op::BiasForwardWithMask(_) | Op::BiasBackward(_)) => 8.125 + per_column,
+                BenchOp::Op(Op::BiasAdd | Op::BiasForward(_)) | BenchOp::BiasAddThenRelu => {
+                    8.0 + per_column
+                }
+                _ => 8.0,
+            }
+        };
+        let every_op = Op::all().into_iter().map(BenchOp::Op);
+        for op in BenchOp::all().into_iter().chain(every_op) {
+            assert_eq!(op.bytes(n) as f64 / n as f64, expected(op), "{}", op.name());
+        }
+        assert_eq!(
+            BenchOp::BiasAddThenRelu.bytes(n),
+            BenchOp::Op(Op::BiasForward(relu)).bytes(n)
+        );
+        assert_eq!(BenchOp::Op(Op::ReluForward).bytes(33), 8 * 33);
+        assert_eq!(BenchOp::Op(Op::ForwardWithMask(relu)).bytes(33), 8 * 33 + 8);
+    }
 }

@@ -3,13 +3,13 @@
 //! legal edge cases of `HostInputs`.
 
 use super::*;
-use crate::common::ops;
+use crate::common::sample;
 use wgpu_activations::verify;
 
 #[test]
 fn check_run() {
     let Some(gpu) = gpu() else { return };
-    let inputs = ops::generate_inputs(64, 1);
+    let inputs = sample::inputs(64, 1);
     for (activation, name, value, requirement) in bad_activations() {
         for op in Op::of_activation(activation) {
             let error = err(verify::run(&gpu, op, &inputs));
@@ -19,7 +19,7 @@ fn check_run() {
     // Legal: no data; no bias (the fused ops then have no rows); a bias
     // longer than the data.
     let cases = [
-        ops::generate_inputs(0, 2),
+        sample::inputs(0, 2),
         HostInputs {
             x: values(8),
             dy: values(8),
@@ -45,7 +45,7 @@ fn check_run() {
 #[test]
 fn gpu_record_op_missing_operand() {
     let Some(gpu) = gpu() else { return };
-    let inputs = ops::generate_inputs(64, 4);
+    let inputs = sample::inputs(64, 4);
     for op in Op::all() {
         let operands = verify::OpOperands::upload(&gpu, op, &inputs).unwrap();
         let all = operands.tensors(op);
