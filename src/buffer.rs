@@ -163,7 +163,8 @@ pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, value: &T) -> Result<wgpu::Bu
         gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgpu-activations params"),
             size: padded_to_vectors(contents.len() as u64),
-            usage: wgpu::BufferUsages::UNIFORM,
+            // COPY_DST: a prepared op rewrites its activation's parameter.
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: true,
         })
     })?;

@@ -126,6 +126,27 @@ pub enum Error {
         /// The missing role (`"x"`, `"dy"`, `"bias"`, `"mask"`, `"y"`, `"dx"` or `"db"`).
         operand: &'static str,
     },
+    /// A prepared op recorded into a compute pass, where it needs the
+    /// encoder: it copies as well as dispatches
+    /// ([`PreparedOp::records_in_pass`](crate::PreparedOp::records_in_pass)).
+    #[error(
+        "{op} copies as well as dispatches, so it records into an encoder, not into a compute pass"
+    )]
+    NeedsEncoder {
+        /// The op.
+        op: String,
+    },
+
+    /// A prepared op given an activation of another variant than the one
+    /// its kernels were prepared for.
+    #[error("{op} was prepared for another activation than {activation}: prepare it again")]
+    ActivationChanged {
+        /// The prepared op.
+        op: String,
+        /// The activation given.
+        activation: String,
+    },
+
     /// An activation with no kernels: a variant missing from
     /// [`Activation::examples`](crate::Activation::examples), which gives
     /// every variant its kernel kind.

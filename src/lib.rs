@@ -109,6 +109,7 @@ mod mask;
 mod op;
 mod ops;
 mod pipeline;
+mod prepared;
 mod readback;
 mod tensor;
 pub mod verify;
@@ -124,6 +125,7 @@ pub use mask::Mask;
 pub use op::{Expected, HostInputs, Op, OpTensors};
 pub use ops::bias_gradient_error_bound;
 pub use pipeline::KernelShape;
+pub use prepared::{PreparedBatch, PreparedOp};
 pub use readback::PendingDownload;
 pub use tensor::Tensor;
 

@@ -13,6 +13,7 @@ use crate::cpu::{self, Subnormals};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
+use crate::ops::plan::Plan;
 use crate::tensor::Tensor;
 
 /// An op of the crate, with its activation.
@@ -106,6 +107,21 @@ impl Op {
             | Op::BiasForward(a)
             | Op::BiasForwardWithMask(a)
             | Op::BiasBackward(a) => Some(a),
+        }
+    }
+
+    /// The same op applying `activation` instead; the ops without an
+    /// activation parameter are returned unchanged.
+    pub fn with_activation(self, activation: Activation) -> Op {
+        match self {
+            Op::ReluForward | Op::ReluForwardInPlace | Op::BiasAdd => self,
+            Op::Forward(_) => Op::Forward(activation),
+            Op::ForwardWithMask(_) => Op::ForwardWithMask(activation),
+            Op::BackwardFromMask(_) => Op::BackwardFromMask(activation),
+            Op::BackwardFromInput(_) => Op::BackwardFromInput(activation),
+            Op::BiasForward(_) => Op::BiasForward(activation),
+            Op::BiasForwardWithMask(_) => Op::BiasForwardWithMask(activation),
+            Op::BiasBackward(_) => Op::BiasBackward(activation),
         }
     }
 
@@ -355,6 +371,11 @@ impl Gpu {
         op: Op,
         tensors: &OpTensors<'_>,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| self.plan_op(plan, op, tensors))
+    }
+
+    /// [`record_op`](Gpu::record_op)'s checks and commands.
+    pub(crate) fn plan_op(&self, plan: &mut Plan, op: Op, tensors: &OpTensors<'_>) -> Result<()> {
         let x = || operand(op, tensors.x, "x");
         let dy = || operand(op, tensors.dy, "dy");
         let bias = || operand(op, tensors.bias, "bias");
@@ -363,25 +384,23 @@ impl Gpu {
         let dx = || operand(op, tensors.dx, "dx");
         let db = || operand(op, tensors.db, "db");
         match op {
-            Op::ReluForward => self.record_relu(encoder, x()?, y()?),
-            Op::ReluForwardInPlace => self.record_relu_in_place_of(encoder, x()?),
-            Op::Forward(a) => self.record_activation(encoder, a, x()?, y()?, None),
-            Op::ForwardWithMask(a) => self.record_activation(encoder, a, x()?, y()?, Some(mask()?)),
+            Op::ReluForward => self.plan_relu(plan, x()?, y()?),
+            Op::ReluForwardInPlace => self.plan_relu_in_place(plan, x()?),
+            Op::Forward(a) => self.plan_activation(plan, a, x()?, y()?, None),
+            Op::ForwardWithMask(a) => self.plan_activation(plan, a, x()?, y()?, Some(mask()?)),
             Op::BackwardFromMask(a) => {
-                self.record_activation_backward(encoder, a, dy()?, mask()?, dx()?)
+                self.plan_activation_backward(plan, a, dy()?, mask()?, dx()?)
             }
             Op::BackwardFromInput(a) => {
-                self.record_activation_backward_from_input(encoder, a, dy()?, x()?, dx()?)
+                self.plan_activation_backward_from_input(plan, a, dy()?, x()?, dx()?)
             }
-            Op::BiasAdd => self.record_bias_add(encoder, x()?, bias()?, y()?),
-            Op::BiasForward(a) => {
-                self.record_bias_activation(encoder, a, x()?, bias()?, y()?, None)
-            }
+            Op::BiasAdd => self.plan_bias_add(plan, x()?, bias()?, y()?),
+            Op::BiasForward(a) => self.plan_bias_activation(plan, a, x()?, bias()?, y()?, None),
             Op::BiasForwardWithMask(a) => {
-                self.record_bias_activation(encoder, a, x()?, bias()?, y()?, Some(mask()?))
+                self.plan_bias_activation(plan, a, x()?, bias()?, y()?, Some(mask()?))
             }
             Op::BiasBackward(a) => {
-                self.record_bias_activation_backward(encoder, a, dy()?, mask()?, dx()?, db()?)
+                self.plan_bias_activation_backward(plan, a, dy()?, mask()?, dx()?, db()?)
             }
         }
     }

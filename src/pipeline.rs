@@ -119,6 +119,7 @@ impl std::str::FromStr for KernelShape {
 
 /// A compiled kernel: its pipeline, the layout its bind groups follow and
 /// the shape it was built with.
+#[derive(Debug)]
 pub(crate) struct CompiledKernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,

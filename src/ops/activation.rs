@@ -10,8 +10,9 @@ use crate::kernels::{
     ACTIVATION_FORWARD_MASK, Kernel, Kind,
 };
 use crate::mask::Mask;
+use crate::ops::plan::Plan;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len};
+use crate::ops::{ForwardKernels, check_mask, not_aliased, plan_forward, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -105,15 +106,29 @@ impl Gpu {
         y: &Tensor,
         mask: Option<&Mask>,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_activation(plan, activation, x, y, mask)
+        })
+    }
+
+    /// [`record_activation`](Gpu::record_activation)'s checks and commands.
+    pub(crate) fn plan_activation(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        x: &Tensor,
+        y: &Tensor,
+        mask: Option<&Mask>,
+    ) -> Result<()> {
         activation.validate()?;
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
         check_mask(self, mask, x.len(), &[x.buffer()])?;
-        record_forward(
+        plan_forward(
             self,
-            encoder,
+            plan,
             ForwardKernels {
                 kind: Kind::of(activation)?,
                 plain: &ACTIVATION_FORWARD,
@@ -137,11 +152,25 @@ impl Gpu {
         mask: &Mask,
         dx: &Tensor,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_activation_backward(plan, activation, dy, mask, dx)
+        })
+    }
+
+    /// [`record_activation_backward`](Gpu::record_activation_backward)'s checks and commands.
+    pub(crate) fn plan_activation_backward(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+        dx: &Tensor,
+    ) -> Result<()> {
         self.ensure_same(mask.gpu(), "mask")?;
         same_len("mask", dy.len(), mask.len())?;
         not_aliased("gradient output", dx.buffer(), &[mask.buffer()])?;
-        self.record_backward(
-            encoder,
+        self.plan_backward(
+            plan,
             activation,
             &ACTIVATION_BACKWARD_FROM_MASK,
             dy,
@@ -160,11 +189,25 @@ impl Gpu {
         x: &Tensor,
         dx: &Tensor,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_activation_backward_from_input(plan, activation, dy, x, dx)
+        })
+    }
+
+    /// [`record_activation_backward_from_input`](Gpu::record_activation_backward_from_input)'s checks and commands.
+    pub(crate) fn plan_activation_backward_from_input(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        dy: &Tensor,
+        x: &Tensor,
+        dx: &Tensor,
+    ) -> Result<()> {
         self.ensure_same(x.gpu(), "saved input")?;
         same_len("saved input", dy.len(), x.len())?;
         not_aliased("gradient output", dx.buffer(), &[x.buffer()])?;
-        self.record_backward(
-            encoder,
+        self.plan_backward(
+            plan,
             activation,
             &ACTIVATION_BACKWARD_FROM_INPUT,
             dy,
@@ -173,9 +216,9 @@ impl Gpu {
         )
     }
 
-    fn record_backward(
+    fn plan_backward(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        plan: &mut Plan,
         activation: Activation,
         kernel: Kernel,
         dy: &Tensor,
@@ -189,7 +232,7 @@ impl Gpu {
         not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
         segments::record(
             self,
-            encoder,
+            plan,
             &ElementwiseOp {
                 kernel,
                 kind: Kind::of(activation)?,

@@ -15,8 +15,9 @@ use crate::kernels::{
 };
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
+use crate::ops::plan::{Plan, Step};
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, not_aliased, record_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, check_mask, not_aliased, plan_forward, same_len, u32_of};
 use crate::tensor::Tensor;
 
 /// Bytes of one f32: the bias, `db` and the block sums are f32 whatever the
@@ -161,8 +162,23 @@ impl Gpu {
         y: &Tensor,
         mask: Option<&Mask>,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_bias_activation(plan, activation, x, b, y, mask)
+        })
+    }
+
+    /// [`record_bias_activation`](Gpu::record_bias_activation)'s checks and commands.
+    pub(crate) fn plan_bias_activation(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        mask: Option<&Mask>,
+    ) -> Result<()> {
         activation.validate()?;
-        self.record_bias_forward(encoder, Some(activation), x, b, y, mask)
+        self.plan_bias_forward(plan, Some(activation), x, b, y, mask)
     }
 
     /// `y[r, c] = x[r, c] + b[c]`, the bias add alone, with the same rules as
@@ -198,13 +214,24 @@ impl Gpu {
         b: &Tensor,
         y: &Tensor,
     ) -> Result<()> {
-        self.record_bias_forward(encoder, None, x, b, y, None)
+        self.record_planned(encoder, |plan| self.plan_bias_add(plan, x, b, y))
+    }
+
+    /// [`record_bias_add`](Gpu::record_bias_add)'s checks and commands.
+    pub(crate) fn plan_bias_add(
+        &self,
+        plan: &mut Plan,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+    ) -> Result<()> {
+        self.plan_bias_forward(plan, None, x, b, y, None)
     }
 
     /// The fused forward, or the bias add alone for no activation.
-    fn record_bias_forward(
+    pub(crate) fn plan_bias_forward(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        plan: &mut Plan,
         activation: Option<Activation>,
         x: &Tensor,
         b: &Tensor,
@@ -251,9 +278,13 @@ impl Gpu {
             && stageable
         {
             staged = buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * F32_BYTES)?;
-            self.capture("staging the bias", || {
-                encoder.copy_buffer_to_buffer(b.buffer(), b.offset(), &staged, 0, b.data_bytes());
-            })?;
+            plan.push(Step::Copy {
+                source: b.buffer().clone(),
+                source_offset: b.offset(),
+                destination: staged.clone(),
+                destination_offset: 0,
+                bytes: b.data_bytes(),
+            });
             (
                 [
                     &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
@@ -267,9 +298,9 @@ impl Gpu {
                 b.binding(),
             )
         };
-        record_forward(
+        plan_forward(
             self,
-            encoder,
+            plan,
             ForwardKernels {
                 kind,
                 plain: kernel_pair[0],
@@ -296,6 +327,21 @@ impl Gpu {
     pub fn record_bias_activation_backward(
         &self,
         encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        mask: &Mask,
+        dx: &Tensor,
+        db: &Tensor,
+    ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_bias_activation_backward(plan, activation, dy, mask, dx, db)
+        })
+    }
+
+    /// [`record_bias_activation_backward`](Gpu::record_bias_activation_backward)'s checks and commands.
+    pub(crate) fn plan_bias_activation_backward(
+        &self,
+        plan: &mut Plan,
         activation: Activation,
         dy: &Tensor,
         mask: &Mask,
@@ -336,9 +382,12 @@ impl Gpu {
         if rows == 0 {
             // A sum over no rows is zero; no kernel runs to write it.
             buffer::require_usage("bias gradient", db.buffer(), wgpu::BufferUsages::COPY_DST)?;
-            return self.capture("clearing the bias gradient", || {
-                encoder.clear_buffer(db.buffer(), db.offset(), Some(db.data_bytes()));
+            plan.push(Step::Clear {
+                buffer: db.buffer().clone(),
+                offset: db.offset(),
+                bytes: db.data_bytes(),
             });
+            return Ok(());
         }
         let tile = BackwardTiling::new(rows, cols);
         // Larger than one binding: whole row blocks at a time, each group
@@ -370,7 +419,7 @@ impl Gpu {
         };
         segments::record(
             self,
-            encoder,
+            plan,
             &ElementwiseOp {
                 kernel: &BIAS_ACTIVATION_BACKWARD,
                 kind: Kind::of(activation)?,
@@ -393,7 +442,7 @@ impl Gpu {
         )?;
         dispatch::record(
             self,
-            encoder,
+            plan,
             &BIAS_GRADIENT_SUM,
             Kind::fixed(),
             &[block_sums, db.binding()],

@@ -1,9 +1,10 @@
-//! The one place that records a kernel into a command encoder.
+//! The one place that turns a kernel and its operands into a dispatch.
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::prelude::CHUNK_ELEMENTS;
 use crate::kernels::{Kernel, Kind};
+use crate::ops::plan::{Plan, Step};
 
 /// A byte range of a storage buffer that a kernel binds.
 #[derive(Clone, Copy, Debug)]
@@ -34,17 +35,17 @@ pub(crate) enum Grid {
     Workgroups(u64),
 }
 
-/// Records `kernel`, compiled for `kind`, into `encoder` over `grid`: one compute pass, no submit,
-/// no wait.
+/// Adds `kernel`, compiled for `kind`, over `grid` to `plan`: the pipeline
+/// compiled if need be and the bind group created, inside error scopes.
 ///
 /// `bindings` are the kernel's operands in the order of its spec's
 /// [`bindings`](crate::kernels::KernelSpec::bindings), each exactly as long
 /// as the kernel expects: the data itself for the kernels that read
-/// `arrayLength`, whole vectors for the chunked ones. An empty grid records
+/// `arrayLength`, whole vectors for the chunked ones. An empty grid adds
 /// nothing (wgpu cannot bind an empty range).
 pub(crate) fn record(
     gpu: &Gpu,
-    encoder: &mut wgpu::CommandEncoder,
+    plan: &mut Plan,
     kernel: Kernel,
     kind: Kind,
     bindings: &[Binding<'_>],
@@ -77,7 +78,7 @@ pub(crate) fn record(
         workgroups,
         gpu.limits().max_compute_workgroups_per_dimension,
     )?;
-    gpu.capture(kernel.name, || {
+    let bind_group = gpu.capture(kernel.name, || {
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
             .zip(kernel.bindings)
@@ -90,19 +91,19 @@ pub(crate) fn record(
                 }),
             })
             .collect();
-        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.name),
             layout: &compiled.layout,
             entries: &entries,
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(kernel.name),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&compiled.pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(x, y, 1);
-    })
+        })
+    })?;
+    plan.push(Step::Dispatch {
+        label: kernel.name,
+        kernel: compiled,
+        bind_group,
+        workgroups: (x, y),
+    });
+    Ok(())
 }
 
 /// Spreads `workgroups` over a 2-D grid whose x dimension stays within the

@@ -1,12 +1,16 @@
-//! Host-side dispatch of each op: validation, then recorded kernels.
+//! Host-side dispatch of each op: validation, then a [`Plan`] of its
+//! commands.
 //!
-//! Every op comes in two forms on [`Gpu`](crate::Gpu): a convenience call that
-//! allocates its outputs and submits (without waiting), and a `record_*` call
-//! that records into the caller's `CommandEncoder` with no submit of its own.
+//! Every op comes in three forms on [`Gpu`](crate::Gpu): a convenience call
+//! that allocates its outputs and submits (without waiting), a `record_*`
+//! call that records into the caller's `CommandEncoder` with no submit of
+//! its own, and a prepared form ([`Gpu::prepare`](crate::Gpu::prepare)) that
+//! builds the plan once and records it every frame.
 
 mod activation;
 mod bias;
 pub(crate) mod dispatch;
+pub(crate) mod plan;
 mod relu;
 pub(crate) mod segments;
 
@@ -18,6 +22,7 @@ use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::{Kernel, Kind};
 use crate::mask::Mask;
+use plan::Plan;
 use segments::{ElementwiseOp, Operand, Split};
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
@@ -66,8 +71,7 @@ struct ForwardKernels {
 }
 
 /// Errors unless the optional output mask is from `gpu` and covers
-/// `elements`. Forward ops check it with their other operands, before
-/// recording anything, so a failed op leaves the encoder untouched.
+/// `elements`. Forward ops check it with their other operands.
 fn check_mask(
     gpu: &Gpu,
     mask: Option<&Mask>,
@@ -82,13 +86,13 @@ fn check_mask(
     Ok(())
 }
 
-/// What every element-wise forward op does once its operands, the mask
+/// What every element-wise forward op plans once its operands, the mask
 /// included ([`check_mask`]), are checked: `plain` over `operands` (in
 /// binding order, the parameter block included), or `with_mask`, whose
 /// last binding is the mask.
-fn record_forward(
+fn plan_forward(
     gpu: &Gpu,
-    encoder: &mut wgpu::CommandEncoder,
+    plan: &mut Plan,
     kernels: ForwardKernels,
     params: Params,
     operands: &[Operand<'_>],
@@ -105,7 +109,7 @@ fn record_forward(
     };
     segments::record(
         gpu,
-        encoder,
+        plan,
         &ElementwiseOp {
             kernel,
             kind: kernels.kind,
@@ -115,4 +119,19 @@ fn record_forward(
             split: Split::Elements { cols: kernels.cols },
         },
     )
+}
+
+impl Gpu {
+    /// Builds a plan with `build` and records it into `encoder`: nothing is
+    /// recorded unless the whole plan could be built.
+    pub(crate) fn record_planned(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        build: impl FnOnce(&mut Plan) -> Result<()>,
+    ) -> Result<()> {
+        let mut plan = Plan::default();
+        build(&mut plan)?;
+        plan.record(encoder);
+        Ok(())
+    }
 }

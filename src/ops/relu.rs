@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::{Kind, RELU_FORWARD, RELU_FORWARD_IN_PLACE};
+use crate::ops::plan::Plan;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
 use crate::ops::{not_aliased, same_len};
 use crate::tensor::Tensor;
@@ -50,13 +51,27 @@ impl Gpu {
         x: &Tensor,
         y: &Tensor,
     ) -> Result<()> {
+        self.record_planned(encoder, |plan| self.plan_relu(plan, x, y))
+    }
+
+    /// Records `x = relu(x)` into `encoder`: no submit, no wait.
+    pub fn record_relu_in_place(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: &mut Tensor,
+    ) -> Result<()> {
+        self.record_planned(encoder, |plan| self.plan_relu_in_place(plan, x))
+    }
+
+    /// [`record_relu`](Gpu::record_relu)'s checks and commands.
+    pub(crate) fn plan_relu(&self, plan: &mut Plan, x: &Tensor, y: &Tensor) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
         not_aliased("output", y.buffer(), &[x.buffer()])?;
         segments::record(
             self,
-            encoder,
+            plan,
             &ElementwiseOp {
                 kernel: &RELU_FORWARD,
                 kind: Kind::fixed(),
@@ -68,27 +83,14 @@ impl Gpu {
         )
     }
 
-    /// Records `x = relu(x)` into `encoder`: no submit, no wait.
-    pub fn record_relu_in_place(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        x: &mut Tensor,
-    ) -> Result<()> {
-        self.record_relu_in_place_of(encoder, x)
-    }
-
-    /// [`record_relu_in_place`](Gpu::record_relu_in_place) for
-    /// [`record_op`](Gpu::record_op), which holds its operands shared: the
+    /// [`record_relu_in_place`](Gpu::record_relu_in_place)'s checks and
+    /// commands; `x` is shared because [`Op`](crate::Op)'s operands are: the
     /// kernel writes the buffer, not the `Tensor` value.
-    pub(crate) fn record_relu_in_place_of(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        x: &Tensor,
-    ) -> Result<()> {
+    pub(crate) fn plan_relu_in_place(&self, plan: &mut Plan, x: &Tensor) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         segments::record(
             self,
-            encoder,
+            plan,
             &ElementwiseOp {
                 kernel: &RELU_FORWARD_IN_PLACE,
                 kind: Kind::fixed(),

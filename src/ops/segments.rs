@@ -25,6 +25,7 @@ use crate::kernels::prelude::CHUNK_ELEMENTS;
 use crate::kernels::{Kernel, Kind, Layout};
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
+use crate::ops::plan::{Plan, Step};
 use crate::tensor::Tensor;
 
 /// One binding of an element-wise kernel, in binding order.
@@ -102,14 +103,9 @@ pub(crate) fn segment_elements(gpu: &Gpu) -> Result<u64> {
     Ok(elements)
 }
 
-/// Records `op`: one dispatch per segment, then the scratch tail if a view
-/// needs one. Nothing is recorded for zero elements, and nothing at all if
-/// an operand cannot serve (checked before the first command).
-pub(crate) fn record(
-    gpu: &Gpu,
-    encoder: &mut wgpu::CommandEncoder,
-    op: &ElementwiseOp<'_>,
-) -> Result<()> {
+/// Adds `op` to `plan`: one dispatch per segment, then the scratch tail if a
+/// view needs one. Nothing for zero elements.
+pub(crate) fn record(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>) -> Result<()> {
     gpu.ensure_alive()?;
     if op.elements == 0 {
         return Ok(());
@@ -136,11 +132,11 @@ pub(crate) fn record(
     let mut first = 0;
     while first < body {
         let len = step.min(body - first);
-        record_range(gpu, encoder, op, first, len, &[])?;
+        record_range(gpu, plan, op, first, len, &[])?;
         first += len;
     }
     if body < elements {
-        record_tail(gpu, encoder, op, body)?;
+        record_tail(gpu, plan, op, body)?;
     }
     Ok(())
 }
@@ -150,13 +146,14 @@ pub(crate) fn record(
 /// tail's scratch buffers).
 fn record_range(
     gpu: &Gpu,
-    encoder: &mut wgpu::CommandEncoder,
+    plan: &mut Plan,
     op: &ElementwiseOp<'_>,
     first: u64,
     len: u64,
     relocated: &[Option<Binding<'_>>],
 ) -> Result<()> {
-    let params = segment_params(gpu, op, first, len)?;
+    let (params, values) = segment_params(gpu, op, first, len)?;
+    plan.add_params(&params, values);
     let exact = op.kernel.layout == Layout::Rows;
     let bindings: Vec<Binding<'_>> = op
         .operands
@@ -181,11 +178,17 @@ fn record_range(
             column_tiles as u64 * (len / cols as u64).div_ceil(rows_per_block as u64),
         ),
     };
-    dispatch::record(gpu, encoder, op.kernel, op.kind, &bindings, grid)
+    dispatch::record(gpu, plan, op.kernel, op.kind, &bindings, grid)
 }
 
-/// The parameter block of the segment `[first, first + len)`.
-fn segment_params(gpu: &Gpu, op: &ElementwiseOp<'_>, first: u64, len: u64) -> Result<wgpu::Buffer> {
+/// The parameter block of the segment `[first, first + len)`, and what it
+/// holds.
+fn segment_params(
+    gpu: &Gpu,
+    op: &ElementwiseOp<'_>,
+    first: u64,
+    len: u64,
+) -> Result<(wgpu::Buffer, Params)> {
     // A segment fits one binding, so its length and indices fit u32.
     let params = match op.split {
         Split::Elements { cols } => Params {
@@ -206,7 +209,7 @@ fn segment_params(gpu: &Gpu, op: &ElementwiseOp<'_>, first: u64, len: u64) -> Re
             ..op.params
         },
     };
-    buffer::uniform(gpu, &params)
+    Ok((buffer::uniform(gpu, &params)?, params))
 }
 
 /// `operand`'s part of the segment `[first, first + len)`: whole vectors,
@@ -272,12 +275,7 @@ fn item_bytes(operand: &Operand<'_>) -> Option<u64> {
 }
 
 /// Runs the last partial chunk, `[first, elements)`, in scratch buffers.
-fn record_tail(
-    gpu: &Gpu,
-    encoder: &mut wgpu::CommandEncoder,
-    op: &ElementwiseOp<'_>,
-    first: u64,
-) -> Result<()> {
+fn record_tail(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>, first: u64) -> Result<()> {
     let len = op.elements as u64 - first;
     let word = first / CHUNK_ELEMENTS * MASK_WORD_BYTES;
     // One small buffer per data or mask operand: wgpu refuses one buffer
@@ -299,30 +297,28 @@ fn record_tail(
         })
         .collect::<Result<_>>()?;
 
-    gpu.capture("copying a view's last elements in", || {
-        for (operand, scratch) in op.operands.iter().zip(&scratch) {
-            match (*operand, scratch) {
-                (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => {
-                    let element = t.dtype().size_bytes();
-                    encoder.copy_buffer_to_buffer(
-                        t.buffer(),
-                        t.offset() + first * element,
-                        scratch,
-                        0,
-                        len * element,
-                    )
-                }
-                (Operand::MaskIn(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
-                    m.buffer(),
-                    m.offset() + word,
-                    scratch,
-                    0,
-                    MASK_WORD_BYTES,
-                ),
-                _ => {}
+    for (operand, scratch) in op.operands.iter().zip(&scratch) {
+        match (*operand, scratch) {
+            (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => {
+                let element = t.dtype().size_bytes();
+                plan.push(Step::Copy {
+                    source: t.buffer().clone(),
+                    source_offset: t.offset() + first * element,
+                    destination: scratch.clone(),
+                    destination_offset: 0,
+                    bytes: len * element,
+                });
             }
+            (Operand::MaskIn(m), Some(scratch)) => plan.push(Step::Copy {
+                source: m.buffer().clone(),
+                source_offset: m.offset() + word,
+                destination: scratch.clone(),
+                destination_offset: 0,
+                bytes: MASK_WORD_BYTES,
+            }),
+            _ => {}
         }
-    })?;
+    }
     let relocated: Vec<Option<Binding<'_>>> = op
         .operands
         .iter()
@@ -339,29 +335,28 @@ fn record_tail(
             })
         })
         .collect();
-    record_range(gpu, encoder, op, first, len, &relocated)?;
-    gpu.capture("copying a view's last elements out", || {
-        for (operand, scratch) in op.operands.iter().zip(&scratch) {
-            match (*operand, scratch) {
-                (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => {
-                    let element = t.dtype().size_bytes();
-                    encoder.copy_buffer_to_buffer(
-                        scratch,
-                        0,
-                        t.buffer(),
-                        t.offset() + first * element,
-                        len * element,
-                    )
-                }
-                (Operand::MaskOut(m), Some(scratch)) => encoder.copy_buffer_to_buffer(
-                    scratch,
-                    0,
-                    m.buffer(),
-                    m.offset() + word,
-                    MASK_WORD_BYTES,
-                ),
-                _ => {}
+    record_range(gpu, plan, op, first, len, &relocated)?;
+    for (operand, scratch) in op.operands.iter().zip(&scratch) {
+        match (*operand, scratch) {
+            (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => {
+                let element = t.dtype().size_bytes();
+                plan.push(Step::Copy {
+                    source: scratch.clone(),
+                    source_offset: 0,
+                    destination: t.buffer().clone(),
+                    destination_offset: t.offset() + first * element,
+                    bytes: len * element,
+                });
             }
+            (Operand::MaskOut(m), Some(scratch)) => plan.push(Step::Copy {
+                source: scratch.clone(),
+                source_offset: 0,
+                destination: m.buffer().clone(),
+                destination_offset: m.offset() + word,
+                bytes: MASK_WORD_BYTES,
+            }),
+            _ => {}
         }
-    })
+    }
+    Ok(())
 }
