@@ -30,7 +30,7 @@
 /// | tensor over `max_buffer_size` | [`TooLarge`](Error::TooLarge) | tensor needs 2147483648 bytes, over the device's max_buffer_size of 2147483647 bytes |
 /// | bias wider than one storage binding; fused backward rows that no aligned group fits | [`TooLarge`](Error::TooLarge) | the bias needs 134217732 bytes, over the device's max_storage_buffer_binding_size of 134217728 bytes |
 /// | leaky slope not finite; cap not finite or ≤ 0 | [`InvalidParameter`](Error::InvalidParameter) | leaky relu slope is NaN, but must be finite |
-/// | output sharing a buffer with an input (also two views of one buffer, or a mask) | [`Aliasing`](Error::Aliasing) | output shares a buffer with an input of the same op; use another buffer (or relu_in_place) |
+/// | an output in an input's buffer (also two views of one buffer, or a mask), or outputs whose bytes overlap | [`Aliasing`](Error::Aliasing) | output and input share a buffer in one dispatch, one read-only and one writable, which wgpu refuses; use separate buffers |
 /// | malformed kernel shape or option | [`InvalidKernelShape`](Error::InvalidKernelShape), [`InvalidOption`](Error::InvalidOption) | WGPU_ACTIVATIONS_UNIFORM_BIAS="yes": expected 1, true, 0 or false |
 /// | unknown backend | [`UnsupportedBackend`](Error::UnsupportedBackend) | unsupported backend "bogus": expected one of vulkan, metal, dx12, gl |
 /// | the device refuses an allocation (Vulkan) | [`OutOfMemory`](Error::OutOfMemory) | out of GPU memory while wgpu-activations tensor |
@@ -215,16 +215,18 @@ pub enum Error {
         what: &'static str,
     },
 
-    /// An output shares its buffer with an input (the same tensor, or two
-    /// views of one buffer): wgpu cannot bind one buffer read-only and
-    /// writable in one dispatch.
-    #[error(
-        "{what} shares a buffer with an input of the same op; use another buffer \
-         (or relu_in_place)"
-    )]
+    /// Two operands of one op share a buffer in a way that cannot work:
+    /// one read-only and one writable in the same dispatch (wgpu refuses
+    /// it), or overlapping bytes where one is written. Disjoint writable
+    /// views of one buffer (`y` and its mask, `dx` and `db`) are allowed.
+    #[error("{what} and {other} {rule}")]
     Aliasing {
-        /// Which operand aliases.
+        /// The operand to move (the written one).
         what: &'static str,
+        /// The operand it collides with.
+        other: &'static str,
+        /// The rule broken.
+        rule: &'static str,
     },
 
     /// A caller's buffer lacks a usage flag the operation needs.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::kernels::prelude::UNIFORM_BIAS_COLUMNS;
 use crate::pipeline::{KernelShape, Pipelines};
+use crate::readback::ReadbackPool;
 
 /// Bytes of the uniform bias array (shaders/bias_uniform.wgsl).
 const UNIFORM_BIAS_BYTES: u64 = UNIFORM_BIAS_COLUMNS as u64 * 4;
@@ -235,6 +236,8 @@ struct Inner {
     /// Set by the device-lost callback (only on devices this crate opened:
     /// a caller's device keeps the callback its owner installed).
     lost: Arc<Mutex<Option<String>>>,
+    /// Download staging buffers kept for reuse.
+    readback_pool: ReadbackPool,
 }
 
 impl fmt::Debug for Gpu {
@@ -396,6 +399,7 @@ impl Gpu {
                 limits,
                 pipelines,
                 lost,
+                readback_pool: ReadbackPool::default(),
             }),
         })
     }
@@ -425,6 +429,10 @@ impl Gpu {
     pub fn precompile(&self) -> Result<()> {
         self.ensure_alive()?;
         self.inner.pipelines.compile_all()
+    }
+
+    pub(crate) fn readback_pool(&self) -> &ReadbackPool {
+        &self.inner.readback_pool
     }
 
     pub(crate) fn pipelines(&self) -> &Pipelines {

@@ -78,15 +78,25 @@ impl Mask {
         })
     }
 
-    /// A view of the mask of `len` elements whose words start at byte
-    /// `offset` of a buffer you own; ops read and write exactly those
-    /// [`words`](Mask::words) and nothing else of the buffer.
+    /// A view of the mask of a forward over `shape` (its input's shape),
+    /// whose words start at byte `offset` of a buffer you own; ops read and
+    /// write exactly those [`words`](Mask::words) and nothing else of the
+    /// buffer. The view knows the forward's [row length](Mask::row_length)
+    /// (`shape`'s last dimension), so a fused backward given a `dy` of
+    /// another shape is an error, never a bias gradient summed over the
+    /// wrong columns.
     ///
     /// Same rules as [`Tensor::from_buffer`](crate::Tensor::from_buffer):
     /// `STORAGE` usage, an offset aligned to the device's
     /// `min_storage_buffer_offset_alignment`, in bounds, the same device;
     /// downloads need `COPY_SRC`.
-    pub fn from_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Self> {
+    pub fn from_buffer(
+        gpu: &Gpu,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        shape: &[usize],
+    ) -> Result<Self> {
+        let len = crate::tensor::element_count(shape)?;
         let bytes = cpu::mask_words(len) as u64 * MASK_WORD_BYTES;
         buffer::check_view(gpu, "mask view", buffer, offset, bytes)?;
         Ok(Self {
@@ -94,7 +104,8 @@ impl Mask {
             buffer: buffer.clone(),
             offset,
             len,
-            row_length: None,
+            // A zero-sized shape has no meaningful rows.
+            row_length: shape.last().copied().filter(|&cols| cols > 0 && len > 0),
         })
     }
 

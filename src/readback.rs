@@ -62,21 +62,56 @@ impl<T: bytemuck::Pod + Send + 'static> std::future::IntoFuture for PendingDownl
     }
 }
 
-/// A host-visible buffer the data is copied into.
-fn staging_buffer(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
-    gpu.capture("allocating a readback buffer", || {
-        gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("wgpu-activations readback"),
-            // wgpu cannot map an empty range; an empty download maps 4 bytes.
-            size: bytes.max(wgpu::COPY_BUFFER_ALIGNMENT),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+/// Host-visible buffers that downloads copy into, kept for reuse so that a
+/// download repeated every frame (or every round trip) allocates nothing in
+/// steady state. Bounded: at most [`ReadbackPool::MAX_BUFFERS`] buffers and
+/// [`ReadbackPool::MAX_BYTES`] bytes are kept; the rest are freed. A
+/// buffer returns to the pool once its data has been read; one whose
+/// download was dropped unread is freed instead.
+#[derive(Debug, Default)]
+pub(crate) struct ReadbackPool {
+    free: Mutex<Vec<wgpu::Buffer>>,
+}
+
+impl ReadbackPool {
+    const MAX_BUFFERS: usize = 16;
+    const MAX_BYTES: u64 = 512 << 20;
+
+    /// A free buffer of at least `bytes` (and at most twice that, so a small
+    /// download does not hold a large buffer), or a new one.
+    fn take(&self, gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
+        // wgpu cannot map an empty range; an empty download maps 4 bytes.
+        let bytes = bytes.max(wgpu::COPY_BUFFER_ALIGNMENT);
+        if let Ok(mut free) = self.free.lock() {
+            let fits = |b: &wgpu::Buffer| b.size() >= bytes && b.size() <= 2 * bytes;
+            if let Some(index) = free.iter().position(fits) {
+                return Ok(free.swap_remove(index));
+            }
+        }
+        gpu.capture("allocating a readback buffer", || {
+            gpu.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgpu-activations readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         })
-    })
+    }
+
+    /// Keeps an unmapped `buffer` for reuse, within the bounds.
+    fn give_back(&self, buffer: wgpu::Buffer) {
+        if let Ok(mut free) = self.free.lock() {
+            let kept: u64 = free.iter().map(wgpu::Buffer::size).sum();
+            if free.len() < Self::MAX_BUFFERS && kept + buffer.size() <= Self::MAX_BYTES {
+                free.push(buffer);
+            }
+        }
+    }
 }
 
 /// A staging buffer whose map has been requested.
 pub(crate) struct Readback {
+    gpu: Gpu,
     staging: wgpu::Buffer,
     bytes: u64,
     receiver: OneshotReceiver<MapResult>,
@@ -97,7 +132,7 @@ impl Readback {
         offset: u64,
         bytes: u64,
     ) -> Result<Self> {
-        let staging = staging_buffer(gpu, bytes)?;
+        let staging = gpu.readback_pool().take(gpu, bytes)?;
         let (sender, receiver) = oneshot_channel();
         let outcome = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&outcome);
@@ -114,6 +149,7 @@ impl Readback {
             });
         })?;
         Ok(Self {
+            gpu: gpu.clone(),
             staging,
             bytes,
             receiver,
@@ -153,16 +189,34 @@ impl Readback {
     }
 
     fn read<T: bytemuck::Pod>(&self, outcome: MapResult) -> Result<Vec<T>> {
+        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
+        self.read_into(outcome, &mut data)?;
+        Ok(data)
+    }
+
+    /// Copies the mapped data into `out` (exactly as long), unmaps, and
+    /// returns the staging buffer to the pool.
+    fn read_into<T: bytemuck::Pod>(&self, outcome: MapResult, out: &mut [T]) -> Result<()> {
         outcome.map_err(|e| Error::BufferMap(e.to_string()))?;
-        let data = {
+        {
             let view = self
                 .staging
                 .slice(..)
                 .get_mapped_range()
                 .map_err(|e| Error::BufferMap(e.to_string()))?;
-            bytemuck::cast_slice::<u8, T>(&view[..self.bytes as usize]).to_vec()
-        };
+            bytemuck::cast_slice_mut::<T, u8>(out).copy_from_slice(&view[..self.bytes as usize]);
+        }
         self.staging.unmap();
-        Ok(data)
+        self.gpu.readback_pool().give_back(self.staging.clone());
+        Ok(())
+    }
+
+    /// Blocks until the copy has finished and writes the data into `out`.
+    pub fn wait_into<T: bytemuck::Pod>(self, out: &mut [T]) -> Result<()> {
+        self.gpu.wait_for(self.submission.clone())?;
+        match pollster::block_on(self.receiver.receive()) {
+            Some(result) => self.read_into(result, out),
+            None => Err(Error::BufferMap("map callback dropped".to_string())),
+        }
     }
 }

@@ -251,6 +251,35 @@ impl Tensor {
         }
     }
 
+    /// [`download`](Tensor::download) into `out`, which must hold exactly
+    /// [`len`](Tensor::len) elements: a download repeated every frame or
+    /// step allocates nothing on the host, and its staging buffer comes from
+    /// the `Gpu`'s pool. Blocks.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[1.0, -2.0, 3.0])?;
+    /// let mut host = [0.0f32; 3];
+    /// gpu.relu(&x)?.download_into(&mut host)?;
+    /// assert_eq!(host, [1.0, 0.0, 3.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn download_into(&self, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.len {
+            return Err(Error::ShapeMismatch {
+                what: "host slice downloaded into",
+                expected: self.len,
+                actual: out.len(),
+            });
+        }
+        match self.start_download()? {
+            Some(readback) => readback.wait_into(out),
+            None => Ok(()),
+        }
+    }
+
     /// Copies the data back to the host without blocking the calling thread.
     ///
     /// The copy is submitted at once; the returned future resolves when it

@@ -10,9 +10,10 @@ use crate::kernels::{
     ACTIVATION_FORWARD_MASK, Kernel, Kind,
 };
 use crate::mask::Mask;
+use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, not_aliased, plan_forward, same_len};
+use crate::ops::{ForwardKernels, check_mask, plan_forward, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -124,8 +125,10 @@ impl Gpu {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
-        not_aliased("output", y.buffer(), &[x.buffer()])?;
-        check_mask(self, mask, x.len(), &[x.buffer()])?;
+        check_mask(self, mask, x.len())?;
+        let mut uses = vec![Use::read("input", x), Use::write("output", y)];
+        uses.extend(mask.map(Use::write_mask));
+        aliasing::check(&uses)?;
         plan_forward(
             self,
             plan,
@@ -167,8 +170,11 @@ impl Gpu {
         dx: &Tensor,
     ) -> Result<()> {
         self.ensure_same(mask.gpu(), "mask")?;
-        same_len("mask", dy.len(), mask.len())?;
-        not_aliased("gradient output", dx.buffer(), &[mask.buffer()])?;
+        same_len(
+            "upstream gradient (as many elements as the mask)",
+            mask.len(),
+            dy.len(),
+        )?;
         self.plan_backward(
             plan,
             activation,
@@ -204,8 +210,11 @@ impl Gpu {
         dx: &Tensor,
     ) -> Result<()> {
         self.ensure_same(x.gpu(), "saved input")?;
-        same_len("saved input", dy.len(), x.len())?;
-        not_aliased("gradient output", dx.buffer(), &[x.buffer()])?;
+        same_len(
+            "upstream gradient (as many elements as the saved input)",
+            x.len(),
+            dy.len(),
+        )?;
         self.plan_backward(
             plan,
             activation,
@@ -229,7 +238,16 @@ impl Gpu {
         self.ensure_same(dy.gpu(), "upstream gradient")?;
         self.ensure_same(dx.gpu(), "gradient output")?;
         same_len("gradient output", dy.len(), dx.len())?;
-        not_aliased("gradient output", dx.buffer(), &[dy.buffer()])?;
+        let saved_use = match saved {
+            Operand::MaskIn(mask) => Use::read_mask(mask),
+            Operand::Input(x) => Use::read("saved input", x),
+            _ => unreachable!("a backward op reads a mask or the saved input"),
+        };
+        aliasing::check(&[
+            Use::read("upstream gradient", dy),
+            saved_use,
+            Use::write("gradient output", dx),
+        ])?;
         segments::record(
             self,
             plan,

@@ -14,10 +14,11 @@ use crate::kernels::{
     BIAS_GRADIENT_SUM, Kind,
 };
 use crate::mask::Mask;
+use crate::ops::aliasing::{self, Use};
 use crate::ops::dispatch::{self, Binding, Grid};
 use crate::ops::plan::{Plan, Step};
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, not_aliased, plan_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, check_mask, plan_forward, same_len, u32_of};
 use crate::tensor::Tensor;
 
 /// Bytes of one f32: the bias, `db` and the block sums are f32 whatever the
@@ -243,7 +244,6 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
-        not_aliased("output", y.buffer(), &[x.buffer(), b.buffer()])?;
         let (kind, params) = match activation {
             Some(activation) => (Kind::of(activation)?, Params::new(activation)),
             None => (Kind::identity(), Params::default()),
@@ -256,7 +256,14 @@ impl Gpu {
             column_shift,
             ..params
         };
-        check_mask(self, mask, x.len(), &[x.buffer(), b.buffer()])?;
+        check_mask(self, mask, x.len())?;
+        let mut uses = vec![
+            Use::read("input", x),
+            Use::read("bias", b),
+            Use::write("output", y),
+        ];
+        uses.extend(mask.map(Use::write_mask));
+        aliasing::check(&uses)?;
         // Every segment binds the whole bias.
         let limit = self.limits().max_storage_buffer_binding_size;
         if b.data_bytes() > limit {
@@ -354,27 +361,28 @@ impl Gpu {
         self.ensure_same(mask.gpu(), "mask")?;
         self.ensure_same(dx.gpu(), "gradient output")?;
         self.ensure_same(db.gpu(), "bias gradient")?;
-        same_len("mask", dy.len(), mask.len())?;
-        same_len("gradient output", dy.len(), dx.len())?;
-        let cols = dy.cols();
+        same_len(
+            "upstream gradient (as many elements as the mask)",
+            mask.len(),
+            dy.len(),
+        )?;
+        // A mask that knows its forward's shape (every view does) checks dy's.
         if let Some(mask_cols) = mask.row_length() {
             same_len(
                 "upstream gradient's row length (the mask's)",
                 mask_cols,
-                cols,
+                dy.cols(),
             )?;
         }
+        same_len("gradient output", dy.len(), dx.len())?;
+        let cols = dy.cols();
         same_len("bias gradient (one per column)", cols, db.len())?;
-        not_aliased(
-            "gradient output",
-            dx.buffer(),
-            &[dy.buffer(), mask.buffer()],
-        )?;
-        not_aliased(
-            "bias gradient",
-            db.buffer(),
-            &[dy.buffer(), dx.buffer(), mask.buffer()],
-        )?;
+        aliasing::check(&[
+            Use::read("upstream gradient", dy),
+            Use::read_mask(mask),
+            Use::write("gradient output", dx),
+            Use::write("bias gradient", db).in_second_dispatch(),
+        ])?;
         if cols == 0 {
             return Ok(());
         }

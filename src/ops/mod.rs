@@ -8,6 +8,7 @@
 //! builds the plan once and records it every frame.
 
 mod activation;
+mod aliasing;
 mod bias;
 pub(crate) mod dispatch;
 pub(crate) mod plan;
@@ -38,18 +39,6 @@ fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     }
 }
 
-/// Errors with [`Error::Aliasing`] if `output` is one of `inputs`: wgpu
-/// refuses a buffer bound both read-only and writable in one dispatch, even
-/// at disjoint ranges. All buffers must come from one device (checked
-/// before).
-fn not_aliased(what: &'static str, output: &wgpu::Buffer, inputs: &[&wgpu::Buffer]) -> Result<()> {
-    if inputs.contains(&output) {
-        Err(Error::Aliasing { what })
-    } else {
-        Ok(())
-    }
-}
-
 /// `value` as the u32 the kernels index with.
 fn u32_of(value: usize, what: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::TooLarge {
@@ -72,16 +61,10 @@ struct ForwardKernels {
 
 /// Errors unless the optional output mask is from `gpu` and covers
 /// `elements`. Forward ops check it with their other operands.
-fn check_mask(
-    gpu: &Gpu,
-    mask: Option<&Mask>,
-    elements: usize,
-    inputs: &[&wgpu::Buffer],
-) -> Result<()> {
+fn check_mask(gpu: &Gpu, mask: Option<&Mask>, elements: usize) -> Result<()> {
     if let Some(mask) = mask {
         gpu.ensure_same(mask.gpu(), "mask")?;
         same_len("mask", elements, mask.len())?;
-        not_aliased("mask", mask.buffer(), inputs)?;
     }
     Ok(())
 }

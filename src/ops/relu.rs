@@ -4,9 +4,10 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::{Kind, RELU_FORWARD, RELU_FORWARD_IN_PLACE};
+use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
+use crate::ops::same_len;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{not_aliased, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -68,7 +69,7 @@ impl Gpu {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
-        not_aliased("output", y.buffer(), &[x.buffer()])?;
+        aliasing::check(&[Use::read("input", x), Use::write("output", y)])?;
         segments::record(
             self,
             plan,

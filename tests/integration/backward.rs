@@ -117,9 +117,9 @@ fn dy_and_mask_of_different_lengths_are_shape_mismatch() {
         matches!(
             error,
             Error::ShapeMismatch {
-                what: "mask",
-                expected: 64,
-                actual: 65
+                what: "upstream gradient (as many elements as the mask)",
+                expected: 65,
+                actual: 64
             }
         ),
         "{error:?}"

@@ -334,7 +334,7 @@ fn a_failed_op_returns_its_error_and_leaves_the_batch_usable() {
     );
     let error = failure(batch.relu(&x, &x));
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "output = input: {error:?}"
     );
     let error = failure(batch.relu(&x, &foreign_y));
@@ -395,7 +395,7 @@ fn a_failed_op_returns_its_error_and_leaves_the_batch_usable() {
     let one_row = Tensor::from_slice_with_shape(&gpu, &[1.0; 10], &[1, 10]).unwrap();
     let error = failure(batch.bias_add(&one_row, &b, &b));
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "output = bias: {error:?}"
     );
     // A bias with a mask of the wrong length fails after the bias checks.
@@ -426,7 +426,8 @@ fn a_failed_op_returns_its_error_and_leaves_the_batch_usable() {
         matches!(
             error,
             Error::Aliasing {
-                what: "gradient output"
+                what: "gradient output",
+                ..
             }
         ),
         "dx = dy: {error:?}"

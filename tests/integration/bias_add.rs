@@ -266,14 +266,14 @@ fn output_aliasing_an_input_is_aliasing() {
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     let error = gpu.record_bias_add(&mut encoder, &x, &b, &x).unwrap_err();
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "y = x: {error:?}"
     );
     // One row: the bias is as long as x, so it can be passed as y too.
     let row = Tensor::from_slice_with_shape(&gpu, &[1.0; 5], &[1, 5]).unwrap();
     let error = gpu.record_bias_add(&mut encoder, &row, &b, &b).unwrap_err();
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "y = b: {error:?}"
     );
     // And one column of one row: x, b and y all one element.
@@ -282,7 +282,7 @@ fn output_aliasing_an_input_is_aliasing() {
         .record_bias_add(&mut encoder, &one, &one, &one)
         .unwrap_err();
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "y = x = b: {error:?}"
     );
 }

@@ -423,7 +423,7 @@ fn output_aliasing_an_input_is_aliasing() {
         .record_bias_activation(&mut encoder, Activation::Relu, &x, &b, &x, None)
         .unwrap_err();
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "y = x: {error:?}"
     );
     // One row: the bias is as long as x, so it can be passed as y too.
@@ -432,7 +432,7 @@ fn output_aliasing_an_input_is_aliasing() {
         .record_bias_activation(&mut encoder, Activation::Relu, &row, &b, &b, None)
         .unwrap_err();
     assert!(
-        matches!(error, Error::Aliasing { what: "output" }),
+        matches!(error, Error::Aliasing { what: "output", .. }),
         "y = b: {error:?}"
     );
 }

@@ -257,7 +257,7 @@ fn entry_points() -> Vec<EntryPoint> {
             ok(Mask::from_words(&f.gpu, &[1, 2], 64))
         }),
         ("Mask::from_buffer", |f| {
-            ok(Mask::from_buffer(&f.gpu, &f.buffer, 0, 64))
+            ok(Mask::from_buffer(&f.gpu, &f.buffer, 0, &[64]))
         }),
         ("Mask::download", |f| ok(f.mask.download())),
         ("Mask::record_download", |f| {

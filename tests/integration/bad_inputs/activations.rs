@@ -121,7 +121,7 @@ fn gpu_record_activation() {
     let x6 = view(&gpu, &[6], ALL);
     let y6 = old(&gpu, &[6]);
     let (buffer, _) = caller_buffer(&gpu, 1, 1, U::STORAGE | U::COPY_SRC);
-    let m6 = Mask::from_buffer(&gpu, &buffer, 0, 6).unwrap();
+    let m6 = Mask::from_buffer(&gpu, &buffer, 0, &[6]).unwrap();
     let error = refuse(&gpu, |e| gpu.record_activation(e, act, &x6, &y6, Some(&m6)));
     missing_usage(error, TAIL, U::COPY_DST, U::STORAGE | U::COPY_SRC);
     assert_old(&y6);
@@ -144,7 +144,12 @@ fn gpu_activation_backward() {
     }
     for len in [39, 41, 0] {
         let error = err(gpu.relu_backward(&dy, &mask(&gpu, len)));
-        shape_mismatch(error, "mask", 40, len);
+        shape_mismatch(
+            error,
+            "upstream gradient (as many elements as the mask)",
+            len,
+            40,
+        );
     }
     let other = other();
     wrong_device(err(gpu.relu_backward(&dy, &mask(&other, 40))), "mask");
@@ -153,7 +158,7 @@ fn gpu_activation_backward() {
     // A 6-element mask view without COPY_SRC beside a 6-element gradient view.
     let dy6 = view(&gpu, &[6], ALL);
     let (buffer, _) = caller_buffer(&gpu, 1, 1, U::STORAGE | U::COPY_DST);
-    let m6 = Mask::from_buffer(&gpu, &buffer, 0, 6).unwrap();
+    let m6 = Mask::from_buffer(&gpu, &buffer, 0, &[6]).unwrap();
     let error = err(gpu.relu_backward(&dy6, &m6));
     missing_usage(error, TAIL, U::COPY_SRC, U::STORAGE | U::COPY_DST);
 
@@ -178,7 +183,12 @@ fn gpu_record_activation_backward() {
     let error = refuse(&gpu, |e| {
         gpu.record_activation_backward(e, act, &dy, &mask(&gpu, 41), &dx)
     });
-    shape_mismatch(error, "mask", 40, 41);
+    shape_mismatch(
+        error,
+        "upstream gradient (as many elements as the mask)",
+        41,
+        40,
+    );
     let short = old(&gpu, &[39]);
     let error = refuse(&gpu, |e| {
         gpu.record_activation_backward(e, act, &dy, &m, &short)
@@ -223,7 +233,12 @@ fn gpu_activation_backward_from_input() {
     }
     for len in [39, 41, 0] {
         let error = err(gpu.activation_backward_from_input(act, &dy, &input(&gpu, &[len])));
-        shape_mismatch(error, "saved input", 40, len);
+        shape_mismatch(
+            error,
+            "upstream gradient (as many elements as the saved input)",
+            len,
+            40,
+        );
     }
     let other = other();
     let error = err(gpu.activation_backward_from_input(act, &dy, &input(&other, &[40])));

@@ -83,7 +83,12 @@ fn batch_activation_backward() {
         b.activation_backward(Activation::Relu, &dy, &m, &dx)
             .map(drop)
     });
-    shape_mismatch(error, "mask", 8, 9);
+    shape_mismatch(
+        error,
+        "upstream gradient (as many elements as the mask)",
+        9,
+        8,
+    );
     let error = batch_refuses(&gpu, |b| {
         b.activation_backward(Activation::Relu, &dy, &mask(&gpu, 8), &dy)
             .map(drop)
@@ -102,7 +107,12 @@ fn batch_activation_backward_from_input() {
         b.activation_backward_from_input(Activation::Relu, &dy, &x, &dx)
             .map(drop)
     });
-    shape_mismatch(error, "saved input", 8, 7);
+    shape_mismatch(
+        error,
+        "upstream gradient (as many elements as the saved input)",
+        7,
+        8,
+    );
     assert_old(&dx);
 }
 

@@ -12,7 +12,7 @@ use super::*;
 fn mask_sharing_a_buffer_with_a_tensor_is_aliasing() {
     let Some(gpu) = gpu() else { return };
     let (buffer, offsets) = caller_buffer(&gpu, 2, 64, ALL);
-    let m = Mask::from_buffer(&gpu, &buffer, offsets[0], 64).unwrap();
+    let m = Mask::from_buffer(&gpu, &buffer, offsets[0], &[64]).unwrap();
     let x = Tensor::from_buffer(&gpu, &buffer, offsets[1], &[64]).unwrap();
     let y = old(&gpu, &[64]);
     let error = refuse(&gpu, |e| {

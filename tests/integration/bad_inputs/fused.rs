@@ -232,7 +232,12 @@ fn gpu_bias_activation_backward() {
     }
     for len in [19, 21, 0] {
         let error = err(gpu.bias_relu_backward(&dy, &mask(&gpu, len)));
-        shape_mismatch(error, "mask", 20, len);
+        shape_mismatch(
+            error,
+            "upstream gradient (as many elements as the mask)",
+            len,
+            20,
+        );
     }
     // The mask was made from rows of 4, the gradient has rows of 5.
     let m4 = mask(&gpu, 20).with_row_length(4).unwrap();

@@ -46,14 +46,14 @@ fn mask_from_buffer() {
     // One word too many: 4a words fit, 4a + 1 do not.
     let len = (size / 4) as usize * 32 + 1;
     out_of_bounds(
-        err(Mask::from_buffer(&gpu, &buffer, 0, len)),
+        err(Mask::from_buffer(&gpu, &buffer, 0, &[len])),
         WHAT,
         0,
         size + 4,
         size,
     );
     out_of_bounds(
-        err(Mask::from_buffer(&gpu, &buffer, size + a, 0)),
+        err(Mask::from_buffer(&gpu, &buffer, size + a, &[0])),
         WHAT,
         size + a,
         size + a,
@@ -61,18 +61,18 @@ fn mask_from_buffer() {
     );
     let words = usize::MAX.div_ceil(32) as u64;
     out_of_bounds(
-        err(Mask::from_buffer(&gpu, &buffer, a, usize::MAX)),
+        err(Mask::from_buffer(&gpu, &buffer, a, &[usize::MAX])),
         WHAT,
         a,
         a + words * 4,
         size,
     );
-    misaligned(err(Mask::from_buffer(&gpu, &buffer, 2, 32)), WHAT, 2, a);
+    misaligned(err(Mask::from_buffer(&gpu, &buffer, 2, &[32])), WHAT, 2, a);
     if a > 4 {
-        misaligned(err(Mask::from_buffer(&gpu, &buffer, 4, 32)), WHAT, 4, a);
+        misaligned(err(Mask::from_buffer(&gpu, &buffer, 4, &[32])), WHAT, 4, a);
     }
     let (plain, _) = caller_buffer(&gpu, 1, 16, U::COPY_SRC | U::COPY_DST);
-    let error = err(Mask::from_buffer(&gpu, &plain, 0, 32));
+    let error = err(Mask::from_buffer(&gpu, &plain, 0, &[32]));
     missing_usage(error, WHAT, U::STORAGE, U::COPY_SRC | U::COPY_DST);
 
     let (own, sibling) = gpu_and_sibling_device().unwrap();
@@ -82,11 +82,11 @@ fn mask_from_buffer() {
         usage: ALL,
         mapped_at_creation: false,
     });
-    wrong_device(err(Mask::from_buffer(&own, &foreign, 0, 64)), WHAT);
+    wrong_device(err(Mask::from_buffer(&own, &foreign, 0, &[64])), WHAT);
 
-    let m = Mask::from_buffer(&gpu, &buffer, size, 0).unwrap();
+    let m = Mask::from_buffer(&gpu, &buffer, size, &[0]).unwrap();
     assert!(m.is_empty());
-    let m = Mask::from_buffer(&gpu, &buffer, 0, (size / 4) as usize * 32).unwrap();
+    let m = Mask::from_buffer(&gpu, &buffer, 0, &[(size / 4) as usize * 32]).unwrap();
     assert_eq!(m.words() as u64, size / 4);
 }
 
@@ -113,7 +113,7 @@ fn mask_with_row_length() {
 fn mask_download() {
     let Some(gpu) = gpu() else { return };
     let (buffer, _) = caller_buffer(&gpu, 1, 4, U::STORAGE | U::COPY_DST);
-    let m = Mask::from_buffer(&gpu, &buffer, 0, 128).unwrap();
+    let m = Mask::from_buffer(&gpu, &buffer, 0, &[128]).unwrap();
     let error = err(m.download());
     missing_usage(
         error,

@@ -152,7 +152,7 @@ fn wrong_device(error: Error, what: &str) {
 #[track_caller]
 fn aliasing(error: Error, what: &str) {
     assert!(
-        matches!(&error, Error::Aliasing { what: w } if *w == what),
+        matches!(&error, Error::Aliasing { what: w, .. } if *w == what),
         "expected Aliasing {{ what: {what:?} }}, got {error:?}"
     );
     names(&error, &[what]);

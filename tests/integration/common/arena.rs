@@ -190,9 +190,9 @@ impl Arena {
         view
     }
 
-    /// A mask view of `len` elements of region `region`.
-    pub fn mask(&self, gpu: &Gpu, region: usize, len: usize) -> Mask {
-        let view = Mask::from_buffer(gpu, &self.buffer, self.offset(region), len).unwrap();
+    /// A mask view of region `region`, for a forward over `shape`.
+    pub fn mask(&self, gpu: &Gpu, region: usize, shape: &[usize]) -> Mask {
+        let view = Mask::from_buffer(gpu, &self.buffer, self.offset(region), shape).unwrap();
         self.assert_covers("mask view", region, view.words());
         view
     }

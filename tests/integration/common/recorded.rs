@@ -67,7 +67,7 @@ impl ElementwiseInputs {
 
     pub fn mask(&self, gpu: &Gpu, activation: usize) -> Mask {
         self.arena
-            .mask(gpu, self.mask_regions[activation], self.x.len())
+            .mask(gpu, self.mask_regions[activation], &[self.x.len()])
     }
 }
 
@@ -124,7 +124,7 @@ pub fn check_elementwise_recorded(gpu: &Gpu, activations: &[Activation], len: us
     for (a, (&activation, out)) in activations.iter().zip(&outputs).enumerate() {
         let y = forward.tensor(gpu, out.y, &[len]);
         let y_masked = forward.tensor(gpu, out.y_masked, &[len]);
-        let mask = forward.mask(gpu, out.mask, len);
+        let mask = forward.mask(gpu, out.mask, &[len]);
         gpu.record_activation(&mut encoder, activation, &x, &y, None)
             .unwrap();
         gpu.record_activation(&mut encoder, activation, &x, &y_masked, Some(&mask))
@@ -249,7 +249,7 @@ pub fn check_elementwise_recorded(gpu: &Gpu, activations: &[Activation], len: us
         forward.words(got_forward, outputs[1].y_masked),
         "{what}: download of a view"
     );
-    let mask = forward.mask(gpu, outputs[1].mask, len);
+    let mask = forward.mask(gpu, outputs[1].mask, &[len]);
     assert_eq!(
         mask.download().unwrap(),
         forward.words(got_forward, outputs[1].mask),
@@ -321,7 +321,7 @@ impl FusedInputs {
 
     pub fn mask(&self, gpu: &Gpu, activation: usize) -> Mask {
         self.arena
-            .mask(gpu, self.mask_regions[activation], self.len())
+            .mask(gpu, self.mask_regions[activation], &self.shape)
     }
 
     /// `bias_add`'s reference: exact and flushed.
@@ -388,7 +388,7 @@ pub fn check_fused_recorded(gpu: &Gpu, activations: &[Activation], shape: [usize
     for (a, (&activation, out)) in activations.iter().zip(&outputs).enumerate() {
         let y = forward.tensor(gpu, out.y, &shape);
         let y_masked = forward.tensor(gpu, out.y_masked, &shape);
-        let mask = forward.mask(gpu, out.mask, len);
+        let mask = forward.mask(gpu, out.mask, &shape);
         gpu.record_bias_activation(&mut encoder, activation, &x, &b, &y, None)
             .unwrap();
         gpu.record_bias_activation(&mut encoder, activation, &x, &b, &y_masked, Some(&mask))

@@ -16,7 +16,7 @@ fn record_download_of_views_polled_and_awaited() {
         let outputs = layout.build(&gpu, FULL, 32);
         let x = inputs.x(&gpu);
         let y = outputs.tensor(&gpu, y_region, &[len]);
-        let mask = outputs.mask(&gpu, mask_region, len);
+        let mask = outputs.mask(&gpu, mask_region, &[len]);
         let (expected_y, expected_mask) = cpu::forward_with_mask(activation, &inputs.x);
         let flushed = forward_refs(activation, &inputs.x).1;
 

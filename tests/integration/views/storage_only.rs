@@ -83,7 +83,7 @@ fn storage_only_views_of_whole_vectors_need_no_copy_usage() {
             .unwrap();
         gpu.record_relu_in_place(&mut encoder, &mut output(1, &[len]))
             .unwrap();
-        let mask_out = outputs.mask(&gpu, out[3], len);
+        let mask_out = outputs.mask(&gpu, out[3], &[len]);
         gpu.record_activation(
             &mut encoder,
             activation,
@@ -92,7 +92,7 @@ fn storage_only_views_of_whole_vectors_need_no_copy_usage() {
             Some(&mask_out),
         )
         .unwrap();
-        let mask_in = inputs.mask(&gpu, regions[3], len);
+        let mask_in = inputs.mask(&gpu, regions[3], &[len]);
         gpu.record_activation_backward(
             &mut encoder,
             activation,
@@ -113,7 +113,7 @@ fn storage_only_views_of_whole_vectors_need_no_copy_usage() {
             .unwrap();
         // A bias without COPY_SRC cannot be staged into a uniform buffer:
         // the kernel reads it from storage.
-        let bias_mask = outputs.mask(&gpu, out[8], len);
+        let bias_mask = outputs.mask(&gpu, out[8], &[rows, cols]);
         gpu.record_bias_activation(
             &mut encoder,
             activation,
@@ -123,7 +123,7 @@ fn storage_only_views_of_whole_vectors_need_no_copy_usage() {
             Some(&bias_mask),
         )
         .unwrap();
-        let fused_mask = inputs.mask(&gpu, regions[4], len);
+        let fused_mask = inputs.mask(&gpu, regions[4], &[rows, cols]);
         let db = gradients.tensor(&gpu, db_region, &[cols]);
         gpu.record_bias_activation_backward(
             &mut encoder,
@@ -292,9 +292,9 @@ fn storage_only_views_of_partial_vectors_are_missing_usage() {
             let xv = inputs.tensor(&gpu, regions[0], &[rows, cols]);
             let dyv = inputs.tensor(&gpu, regions[1], &[rows, cols]);
             let bv = inputs.tensor(&gpu, regions[2], &[cols]);
-            let mask_in = inputs.mask(&gpu, regions[3], len);
+            let mask_in = inputs.mask(&gpu, regions[3], &[rows, cols]);
             let y = outputs.tensor(&gpu, out[0], &[rows, cols]);
-            let mask_out = outputs.mask(&gpu, out[2], len);
+            let mask_out = outputs.mask(&gpu, out[2], &[len]);
 
             let mut encoder = gpu.device().create_command_encoder(&Default::default());
             let check = |name: &str, result: wgpu_activations::Result<()>| match result {
