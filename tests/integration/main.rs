@@ -24,6 +24,7 @@ mod concurrency;
 mod errors;
 mod kernel_shapes;
 mod mask_forward;
+mod prepared;
 mod properties;
 mod relu_family;
 mod relu_forward;
