@@ -1,21 +1,33 @@
 //! Embedding in a graphics pipeline: the crate's second use case.
 //!
 //! The program plays a small engine. It owns its wgpu device, queue and
-//! buffers; it draws a triangle into an offscreen texture, and in the same
-//! command encoder runs relu and fused bias + relu on data that lives in its
-//! own buffers, at offsets it chose. It submits once, polls without blocking
-//! as a render loop would, and checks the results against the CPU reference.
+//! buffers. At load time it lays out views of its own buffers and prepares
+//! the ops once: relu, fused bias + relu saving its mask, and the fused
+//! backward. Then it runs a render loop: each frame draws a triangle into an
+//! offscreen texture and, in the same command encoder, records the prepared
+//! ops and downloads of their results; it submits once, polls without
+//! blocking and takes the results that have arrived.
+//!
+//! It prints what a frame costs in steady state (wgpu's object counters:
+//! buffers and bind groups created while recording and submitting a frame;
+//! the CPU time of recording an op against a bare dispatch of the engine's
+//! own) and checks the last frame's results against the CPU reference.
 //!
 //! ```sh
 //! cargo run --release --example embed            # adapter from WGPU_BACKEND
 //! WGPU_BACKEND=gl cargo run --release --example embed
 //! ```
 
+use std::collections::VecDeque;
 use std::error::Error;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgpu_activations::{Activation, Gpu, Tensor, cpu};
+use wgpu_activations::verify::{self, OpOutputs};
+use wgpu_activations::{
+    Activation, BufferLayout, Gpu, HostInputs, Mask, Op, OpTensors, PendingDownload, Tensor, cpu,
+};
 
 const ROWS: usize = 257;
 const COLS: usize = 301;
@@ -26,6 +38,9 @@ const CLEAR: wgpu::Color = wgpu::Color {
     b: 1.0,
     a: 1.0,
 };
+/// Frames before the steady state is measured, and frames measured.
+const WARM_UP: usize = 20;
+const FRAMES: usize = 200;
 
 fn main() -> Result<(), Box<dyn Error>> {
     // The engine's device, opened the engine's way.
@@ -42,117 +57,238 @@ fn main() -> Result<(), Box<dyn Error>> {
     gpu.precompile()?;
     println!("{}\n", gpu.info());
 
-    // The engine's buffers: inputs x and b in one, outputs in another, each
-    // at an offset aligned as the device requires.
-    let x_data = activations(ROWS * COLS, 7);
-    let b_data = activations(COLS, 8);
-    let alignment = u64::from(device.limits().min_storage_buffer_offset_alignment);
-    let x_offset = alignment;
-    let b_offset = aligned(x_offset + bytes(ROWS * COLS), alignment);
-    let relu_offset = alignment * 2;
-    let bias_relu_offset = aligned(relu_offset + bytes(ROWS * COLS), alignment);
-    let usage =
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-    let inputs = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("engine inputs"),
-        size: b_offset + bytes(COLS),
-        usage,
-        mapped_at_creation: false,
-    });
-    let outputs = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("engine outputs"),
-        size: bias_relu_offset + bytes(ROWS * COLS),
-        usage,
-        mapped_at_creation: false,
-    });
-    queue.write_buffer(&inputs, x_offset, bytemuck::cast_slice(&x_data));
-    queue.write_buffer(&inputs, b_offset, bytemuck::cast_slice(&b_data));
+    // The engine's buffers, laid out at the offsets the device requires:
+    // what the ops read in one, the forward's outputs in another, the
+    // gradients in a third (an op may not read and write one buffer in one
+    // dispatch; disjoint outputs may share one).
+    let shape = [ROWS, COLS];
+    let inputs = HostInputs {
+        x: activations(ROWS * COLS, 7),
+        dy: activations(ROWS * COLS, 9),
+        bias: activations(COLS, 8),
+    };
+    let mut read = BufferLayout::new(&gpu);
+    let (x_at, b_at, dy_at) = (
+        read.tensor(&shape)?,
+        read.tensor(&[COLS])?,
+        read.tensor(&shape)?,
+    );
+    let mut forward = BufferLayout::new(&gpu);
+    let (relu_at, y_at, mask_at) = (
+        forward.tensor(&shape)?,
+        forward.tensor(&shape)?,
+        forward.mask(&shape)?,
+    );
+    let mut backward = BufferLayout::new(&gpu);
+    let (dx_at, db_at) = (backward.tensor(&shape)?, backward.tensor(&[COLS])?);
+    let engine_buffer = |label, layout: &BufferLayout| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: layout.size(),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
+    let (reads, forwards, gradients) = (
+        engine_buffer("engine inputs", &read),
+        engine_buffer("engine forward", &forward),
+        engine_buffer("engine gradients", &backward),
+    );
+    queue.write_buffer(&reads, x_at, bytemuck::cast_slice(&inputs.x));
+    queue.write_buffer(&reads, b_at, bytemuck::cast_slice(&inputs.bias));
+    queue.write_buffer(&reads, dy_at, bytemuck::cast_slice(&inputs.dy));
 
     // Views of those bytes: nothing is copied, and ops write nothing else.
-    let x = Tensor::from_buffer(&gpu, &inputs, x_offset, &[ROWS, COLS])?;
-    let b = Tensor::from_buffer(&gpu, &inputs, b_offset, &[COLS])?;
-    let relu_y = Tensor::from_buffer(&gpu, &outputs, relu_offset, &[ROWS, COLS])?;
-    let bias_relu_y = Tensor::from_buffer(&gpu, &outputs, bias_relu_offset, &[ROWS, COLS])?;
+    let x = Tensor::from_buffer(&gpu, &reads, x_at, &shape)?;
+    let b = Tensor::from_buffer(&gpu, &reads, b_at, &[COLS])?;
+    let dy = Tensor::from_buffer(&gpu, &reads, dy_at, &shape)?;
+    let relu_y = Tensor::from_buffer(&gpu, &forwards, relu_at, &shape)?;
+    let y = Tensor::from_buffer(&gpu, &forwards, y_at, &shape)?;
+    let mask = Mask::from_buffer(&gpu, &forwards, mask_at, &shape)?;
+    let dx = Tensor::from_buffer(&gpu, &gradients, dx_at, &shape)?;
+    let db = Tensor::from_buffer(&gpu, &gradients, db_at, &[COLS])?;
 
+    // Once, at load time: the ops bound to those views.
+    let relu = Activation::Relu;
+    let ops = [
+        (
+            Op::ReluForward,
+            OpTensors {
+                x: Some(&x),
+                y: Some(&relu_y),
+                ..Default::default()
+            },
+        ),
+        (
+            Op::BiasForwardWithMask(relu),
+            OpTensors {
+                x: Some(&x),
+                bias: Some(&b),
+                y: Some(&y),
+                mask: Some(&mask),
+                ..Default::default()
+            },
+        ),
+        (
+            Op::BiasBackward(relu),
+            OpTensors {
+                dy: Some(&dy),
+                mask: Some(&mask),
+                dx: Some(&dx),
+                db: Some(&db),
+                ..Default::default()
+            },
+        ),
+    ];
+    let prepared = gpu.prepare_batch(&ops)?;
     let target = RenderTarget::new(&device);
 
-    // One frame: the engine's render pass, then the activations, then the
-    // copies out, all in one encoder and one submit.
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("frame"),
-    });
-    target.draw(&mut encoder);
-    gpu.record_relu(&mut encoder, &x, &relu_y)?;
-    gpu.record_bias_activation(&mut encoder, Activation::Relu, &x, &b, &bias_relu_y, None)?;
-    let mut relu_pending = relu_y.record_download(&mut encoder)?;
-    let mut bias_relu_pending = bias_relu_y.record_download(&mut encoder)?;
+    // The render loop. Each frame: the engine's pass, the activations, a
+    // download of db, one submit, one non-blocking poll; a download is taken
+    // when it has arrived (a frame or two later).
+    let mut in_flight: VecDeque<PendingDownload<f32>> = VecDeque::new();
+    let (mut buffers_created, mut bind_groups_created) = (0, 0);
+    let mut recording = Duration::ZERO;
+    let mut arrived = 0;
+    let mut last_db = Vec::new();
+    for frame in 0..WARM_UP + FRAMES {
+        let before = objects(&device);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("frame"),
+        });
+        target.draw(&mut encoder);
+        let started = Instant::now();
+        prepared.record(&mut encoder);
+        let elapsed = started.elapsed();
+        in_flight.push_back(db.record_download(&mut encoder)?);
+        queue.submit([encoder.finish()]);
+        let after = objects(&device);
+        if frame >= WARM_UP {
+            buffers_created += after.0 - before.0;
+            bind_groups_created += after.1 - before.1;
+            recording += elapsed;
+        }
+        device.poll(wgpu::PollType::Poll)?;
+        while let Some(data) = in_flight.front_mut().and_then(PendingDownload::try_take) {
+            last_db = data?;
+            arrived += 1;
+            in_flight.pop_front();
+        }
+    }
+    // Let the last frames finish, and read every result of the last one.
+    device.poll(wgpu::PollType::wait_indefinitely())?;
+    for mut pending in in_flight {
+        if let Some(data) = pending.try_take() {
+            last_db = data?;
+            arrived += 1;
+        }
+    }
+    println!("{arrived} of {} db downloads arrived", WARM_UP + FRAMES);
+
+    let per_op = recording.as_secs_f64() * 1e6 / (FRAMES * ops.len()) as f64;
+    let bare = bare_dispatch_record_time(&device);
+    println!(
+        "steady state per frame: {} buffers, {} bind groups created; record {per_op:.2} µs/op (bare dispatch {:.2} µs)",
+        buffers_created / FRAMES as isize,
+        bind_groups_created / FRAMES as isize,
+        bare.as_secs_f64() * 1e6
+    );
+    let commands = prepared.commands();
+    println!(
+        "  ({} ops, {commands} commands: each op's dispatches and the copies of its unpadded \
+         views' tails and of the bias staged for a CPU adapter; {:.2} µs per command)",
+        ops.len(),
+        per_op * ops.len() as f64 / commands as f64
+    );
+    if buffers_created != 0 || bind_groups_created != 0 {
+        println!(
+            "  over {FRAMES} frames: {buffers_created} buffers, {bind_groups_created} bind groups"
+        );
+    }
+
+    // The last frame's results against the CPU reference.
+    let mut encoder = device.create_command_encoder(&Default::default());
     let mut pixels_pending = target.record_readback(&mut encoder);
     queue.submit([encoder.finish()]);
-
-    // The render loop: poll once per frame, never block, take what arrived.
-    let (mut relu, mut bias_relu, mut pixels) = (None, None, None);
-    let mut frames = 0;
-    while relu.is_none() || bias_relu.is_none() || pixels.is_none() {
-        device.poll(wgpu::PollType::Poll)?;
-        frames += 1;
-        if relu.is_none() {
-            relu = relu_pending.try_take().transpose()?;
-        }
-        if bias_relu.is_none() {
-            bias_relu = bias_relu_pending.try_take().transpose()?;
-        }
-        if pixels.is_none() {
-            pixels = pixels_pending.try_take();
-        }
-        // The rest of a frame's work would go here.
-        std::thread::sleep(std::time::Duration::from_millis(1));
+    device.poll(wgpu::PollType::wait_indefinitely())?;
+    verify_pixels(pixels_pending.try_take().unwrap_or_default())?;
+    let results = [
+        (Op::ReluForward, relu_y.download()?, None, None),
+        (
+            Op::BiasForwardWithMask(relu),
+            y.download()?,
+            Some(mask.download()?),
+            None,
+        ),
+        (Op::BiasBackward(relu), dx.download()?, None, Some(last_db)),
+    ];
+    let mut mismatches = 0;
+    for (op, values, mask, db) in results {
+        let outputs = OpOutputs { values, mask, db };
+        let comparison = verify::compare(op, &inputs, &outputs)?;
+        println!(
+            "{op} over [{ROWS}, {COLS}]: {} mismatches against the CPU reference",
+            comparison.mismatches
+        );
+        mismatches += comparison.mismatches;
     }
-    println!("results arrived after {frames} frames of the render loop");
-
-    verify_pixels(pixels.unwrap_or_default())?;
-    let relu = relu.unwrap_or_default();
-    let expected = cpu::relu_forward(&x_data);
-    let relu_mismatches = count_mismatches(&relu, &[expected]);
-    // A GPU may flush a subnormal sum x + b to zero; either result is right.
-    let bias_relu = bias_relu.unwrap_or_default();
-    let flushed = cpu::forward(
-        Activation::Relu,
-        &cpu::bias_add(&x_data, &b_data, cpu::Subnormals::FlushToZero),
-    );
-    let bias_relu_mismatches = count_mismatches(
-        &bias_relu,
-        &[
-            cpu::bias_forward(Activation::Relu, &x_data, &b_data),
-            flushed,
-        ],
-    );
-    println!("relu over [{ROWS}, {COLS}]: {relu_mismatches} mismatches against the CPU reference");
-    println!("bias + relu over [{ROWS}, {COLS}]: {bias_relu_mismatches} mismatches");
-    if relu_mismatches + bias_relu_mismatches > 0 {
+    if mismatches > 0 {
         return Err("the activations differ from the CPU reference".into());
     }
     Ok(())
 }
 
-fn bytes(elements: usize) -> u64 {
-    elements as u64 * 4
+/// Buffers and bind groups alive on `device` (wgpu's `counters` feature).
+fn objects(device: &wgpu::Device) -> (isize, isize) {
+    let counters = device.get_internal_counters();
+    (counters.hal.buffers.read(), counters.hal.bind_groups.read())
 }
 
-fn aligned(offset: u64, alignment: u64) -> u64 {
-    offset.div_ceil(alignment) * alignment
-}
-
-/// Elements of `gpu` whose bits match none of the accepted results.
-fn count_mismatches(gpu: &[f32], accepted: &[Vec<f32>]) -> usize {
-    (0..accepted[0].len())
-        .filter(|&i| {
-            gpu.get(i).is_none_or(|value| {
-                !accepted
-                    .iter()
-                    .any(|result| result[i].to_bits() == value.to_bits())
-            })
+/// The CPU time of recording one dispatch of the engine's own compute
+/// pipeline with a bind group made once: its own pass, pipeline, bind group
+/// and dispatch, as a prepared op records them. The median of 5 rounds of
+/// 1000 recordings.
+fn bare_dispatch_record_time(device: &wgpu::Device) -> Duration {
+    let module = device.create_shader_module(wgpu::include_wgsl!("embed.wgsl"));
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("engine step"),
+        layout: None,
+        module: &module,
+        entry_point: Some("engine_step"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let data = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("engine data"),
+        size: 4096,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("engine step"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: data.as_entire_binding(),
+        }],
+    });
+    let mut rounds: Vec<Duration> = (0..5)
+        .map(|_| {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            let started = Instant::now();
+            for _ in 0..1000 {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(16, 1, 1);
+            }
+            started.elapsed() / 1000
         })
-        .count()
+        .collect();
+    rounds.sort();
+    rounds[2]
 }
 
 /// The triangle covers the centre and leaves the corners the clear colour.
@@ -174,6 +310,7 @@ fn verify_pixels(pixels: Vec<u8>) -> Result<(), Box<dyn Error>> {
 /// pixels are copied into.
 struct RenderTarget {
     texture: wgpu::Texture,
+    view: wgpu::TextureView,
     pipeline: wgpu::RenderPipeline,
     readback: wgpu::Buffer,
 }
@@ -225,6 +362,7 @@ impl RenderTarget {
             mapped_at_creation: false,
         });
         Self {
+            view: texture.create_view(&Default::default()),
             texture,
             pipeline,
             readback,
@@ -232,11 +370,10 @@ impl RenderTarget {
     }
 
     fn draw(&self, encoder: &mut wgpu::CommandEncoder) {
-        let view = self.texture.create_view(&Default::default());
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("draw"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &view,
+                view: &self.view,
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {

@@ -106,6 +106,12 @@ impl PreparedOp {
         self.plan.dispatches()
     }
 
+    /// Commands one recording makes: the dispatches, and the copies of an
+    /// unpadded view's tail or of a bias staged into a uniform buffer.
+    pub fn commands(&self) -> usize {
+        self.plan.commands()
+    }
+
     /// Changes the activation's parameter (the leaky slope, the cap) for the
     /// recordings after the queue's next submit, through the queue: no new
     /// bind group. The variant must stay the same (its kernels were chosen
@@ -153,6 +159,11 @@ impl PreparedBatch {
             op.record_in_pass(pass)?;
         }
         Ok(())
+    }
+
+    /// Commands one recording of every op makes.
+    pub fn commands(&self) -> usize {
+        self.ops.iter().map(PreparedOp::commands).sum()
     }
 
     /// The ops, in recording order.

@@ -255,13 +255,7 @@ fn run_bench(
             config.gpu_samples.max(9)
         );
         for target in &targets {
-            println!(
-                "  {:<55} {:>6.2}  (>= {:.2})  {}",
-                target.what,
-                target.measured,
-                target.required,
-                if target.met() { "met" } else { "NOT MET" }
-            );
+            println!("{}", target.line());
         }
     }
     if let Some(dir) = out {

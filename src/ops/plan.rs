@@ -69,6 +69,11 @@ impl Plan {
             .count()
     }
 
+    /// Commands the plan records: dispatches, copies and clears.
+    pub fn commands(&self) -> usize {
+        self.steps.len()
+    }
+
     /// Whether the plan is dispatches alone, so that it can be recorded into
     /// an open compute pass.
     pub fn is_dispatches_only(&self) -> bool {

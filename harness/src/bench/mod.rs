@@ -27,6 +27,7 @@
 
 mod measurement;
 mod plot;
+mod recording;
 mod report;
 mod small_ops;
 mod targets;
@@ -35,8 +36,9 @@ mod workload;
 
 pub use measurement::{KernelTimer, Measurement, Report, gigabytes_per_second};
 pub use plot::plot_svg;
+pub use recording::{RecordingCosts, measure_recording};
 pub use small_ops::{SmallOps, small_ops};
-pub use targets::{TARGET_ELEMENTS, Target, measure_targets};
+pub use targets::{Bound, TARGET_ELEMENTS, Target, measure_targets, recording_target};
 pub use timer::GpuTimer;
 
 pub use workload::{BIAS_COLS, BenchOp, Workload};

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::device_times;
+use super::recording::{RecordingCosts, measure_recording};
 use super::timer::GpuTimer;
 use super::workload::{BenchOp, Workload};
 use crate::error::Result;
@@ -11,21 +12,55 @@ use wgpu_activations::{Activation, Gpu, Op};
 /// The size the targets are stated at.
 pub const TARGET_ELEMENTS: usize = 1 << 24;
 
+/// Which side of its bound a target's ratio must be on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `measured >= required` (a speed-up, a share of bandwidth).
+    AtLeast,
+    /// `measured <= required` (a cost relative to a floor).
+    AtMost,
+}
+
 /// One target: a ratio measured in one run and the value it must reach.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     /// What is compared, e.g. "relu kernel / copy bandwidth".
     pub what: &'static str,
-    /// The measured ratio (higher is better).
+    /// The measured ratio.
     pub measured: f64,
     /// The ratio it must reach.
     pub required: f64,
+    /// Which side of `required` it must be on.
+    pub bound: Bound,
+    /// A figure printed beside it, for comparison.
+    pub beside: Option<String>,
 }
 
 impl Target {
-    /// Whether the measured ratio reaches the required one.
+    /// Whether the measured ratio is on the required side of its bound.
     pub fn met(&self) -> bool {
-        self.measured >= self.required
+        match self.bound {
+            Bound::AtLeast => self.measured >= self.required,
+            Bound::AtMost => self.measured <= self.required,
+        }
+    }
+
+    /// The line the targets block prints: name, value, bound, `met` or
+    /// `NOT MET`, and the figure beside it.
+    pub fn line(&self) -> String {
+        let sign = match self.bound {
+            Bound::AtLeast => ">=",
+            Bound::AtMost => "<=",
+        };
+        let verdict = if self.met() { "met" } else { "NOT MET" };
+        let line = format!(
+            "  {:<55} {:>6.2}  ({sign} {:.2})  {verdict}",
+            self.what, self.measured, self.required
+        );
+        match &self.beside {
+            Some(beside) => format!("{line}  [{beside}]"),
+            None => line,
+        }
     }
 }
 
@@ -36,7 +71,9 @@ impl Target {
 /// - relu's bandwidth at `relu_to_copy` of the copy bandwidth (0.75 on a
 ///   CPU adapter, 0.9 on a GPU);
 /// - backward from the mask 1.3x faster than backward from `x`;
-/// - fused bias + relu 1.7x faster than a bias add followed by a relu.
+/// - fused bias + relu 1.7x faster than a bias add followed by a relu;
+/// - recording a prepared op at most 2x the CPU time of a bare dispatch
+///   (measured on a small tensor: recording does not depend on size).
 pub fn measure_targets(
     gpu: &Gpu,
     elements: usize,
@@ -86,16 +123,40 @@ pub fn measure_targets(
             what: "relu kernel bandwidth / copy bandwidth",
             measured: relu_to_copy_measured,
             required: relu_to_copy,
+            bound: Bound::AtLeast,
+            beside: None,
         },
         Target {
             what: "backward from x time / backward from mask time",
             measured: mask_over_x,
             required: 1.3,
+            bound: Bound::AtLeast,
+            beside: None,
         },
         Target {
             what: "bias add + relu (unfused) time / fused bias_relu time",
             measured: fused_over_unfused,
             required: 1.7,
+            bound: Bound::AtLeast,
+            beside: None,
         },
+        recording_target(measure_recording(gpu, samples)?),
     ])
+}
+
+/// The recording-cost target: a prepared op's CPU recording time at most
+/// twice a bare dispatch's, with the convenience form's ratio beside it.
+pub fn recording_target(costs: RecordingCosts) -> Target {
+    Target {
+        what: "prepared record time / bare dispatch record time",
+        measured: costs.prepared_to_bare,
+        required: 2.0,
+        bound: Bound::AtMost,
+        beside: Some(format!(
+            "convenience record_op {:.2}x; prepared {:.2} us, bare {:.2} us",
+            costs.convenience_to_bare,
+            costs.prepared.as_secs_f64() * 1e6,
+            costs.bare.as_secs_f64() * 1e6
+        )),
+    }
 }
