@@ -1,7 +1,10 @@
-//! Soak: 10,000 random ops on one `Gpu`, watching the process's memory.
+//! Soak: 10,000 random ops on one `Gpu`, watching the process's memory; and
+//! 60,000 frames of prepared ops recorded into an engine's encoder, watching
+//! its GPU object counts and memory against a control run without the crate.
 //!
 //! Ignored by a plain `cargo test`; .ci/run runs it per backend with
-//! `cargo test --test soak -- --ignored --nocapture` (a debug build, the one
+//! `cargo test --test soak -- --ignored --nocapture --test-threads=1` (one
+//! test at a time: each reads the process's memory; a debug build, the one
 //! `cargo test` made: about a minute per software adapter on 2 cores).
 //!
 //! Every op of `Op::all()` (each activation's parameter now and then
@@ -203,5 +206,171 @@ fn ten_thousand_random_ops_stay_correct_and_memory_levels_off() {
         mib(end),
         mib(middle),
         mib(SLACK_BYTES)
+    );
+}
+
+/// Frames of the prepared-ops soak, and frames between two samples.
+const FRAMES: usize = 60_000;
+const FRAME_SAMPLE_EVERY: usize = 5_000;
+/// How far the crate's frame loop may grow the RSS beyond the control loop's
+/// growth (the same loop with the engine's own dispatch alone), from the end
+/// of the first sample's frames to the last. A leak of one small buffer or
+/// bind group per frame (hundreds of bytes in wgpu's bookkeeping alone)
+/// would grow it by tens of MiB over 55,000 frames.
+const FRAME_MARGIN_BYTES: u64 = 4 << 20;
+
+/// Buffers and bind groups alive on `gpu`'s device (wgpu's counters).
+fn live_objects(gpu: &wgpu_activations::Gpu) -> (isize, isize) {
+    let counters = gpu.device().get_internal_counters();
+    (counters.hal.buffers.read(), counters.hal.bind_groups.read())
+}
+
+/// Runs `frames` frames of `frame` (each recording into a fresh encoder that
+/// it then submits), polling without blocking after each; returns the RSS
+/// and the device's live objects after the first sample and at the end.
+fn frame_loop(
+    gpu: &wgpu_activations::Gpu,
+    frames: usize,
+    frame: &mut dyn FnMut(&mut wgpu::CommandEncoder, usize),
+) -> [(u64, (isize, isize)); 2] {
+    let mut warm = None;
+    for index in 1..=frames {
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        frame(&mut encoder, index);
+        gpu.queue().submit([encoder.finish()]);
+        gpu.device().poll(wgpu::PollType::Poll).unwrap();
+        if index % FRAME_SAMPLE_EVERY == 0 {
+            gpu.wait_idle().unwrap();
+            let sample = (rss_bytes(), live_objects(gpu));
+            warm.get_or_insert(sample);
+        }
+    }
+    gpu.wait_idle().unwrap();
+    [warm.unwrap(), (rss_bytes(), live_objects(gpu))]
+}
+
+#[test]
+#[ignore = "soak: run by .ci/run"]
+fn sixty_thousand_prepared_frames_create_nothing_and_memory_levels_off() {
+    use wgpu_activations::{Activation, Gpu, GpuOptions, Mask, Op, OpTensors, Tensor};
+    if gpu().is_none() {
+        return;
+    }
+    // A device of its own: its object counters move with this test alone.
+    let gpu = Gpu::with_options(&GpuOptions::from_env().unwrap()).unwrap();
+    let device = gpu.device();
+    // The engine's own work of a frame: examples/embed.wgsl's compute step.
+    let module = device.create_shader_module(wgpu::include_wgsl!("../examples/embed.wgsl"));
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("engine step"),
+        layout: None,
+        module: &module,
+        entry_point: Some("engine_step"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let engine_data = Tensor::uninit(&gpu, &[1024]).unwrap();
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("engine step"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: engine_data.buffer().as_entire_binding(),
+        }],
+    });
+    let engine_step = |encoder: &mut wgpu::CommandEncoder| {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(16, 1, 1);
+    };
+
+    // The control: the engine's frames without the crate.
+    let control = frame_loop(&gpu, FRAMES, &mut |encoder, _| engine_step(encoder));
+
+    // An MLP layer's activation steps, prepared once.
+    let (rows, cols) = (64, 256);
+    let x =
+        Tensor::from_slice_with_shape(&gpu, &sample::activations(rows * cols, 1), &[rows, cols])
+            .unwrap();
+    let b = Tensor::from_slice(&gpu, &sample::activations(cols, 2)).unwrap();
+    let dy =
+        Tensor::from_slice_with_shape(&gpu, &sample::activations(rows * cols, 3), &[rows, cols])
+            .unwrap();
+    let (y, dx) = (
+        Tensor::uninit(&gpu, &[rows, cols]).unwrap(),
+        Tensor::uninit(&gpu, &[rows, cols]).unwrap(),
+    );
+    let db = Tensor::uninit(&gpu, &[cols]).unwrap();
+    let mask = Mask::uninit(&gpu, rows * cols)
+        .unwrap()
+        .with_row_length(cols)
+        .unwrap();
+    let leaky = Activation::LeakyRelu { slope: 0.01 };
+    let prepared = gpu
+        .prepare_batch(&[
+            (
+                Op::BiasForwardWithMask(leaky),
+                OpTensors {
+                    x: Some(&x),
+                    bias: Some(&b),
+                    y: Some(&y),
+                    mask: Some(&mask),
+                    ..Default::default()
+                },
+            ),
+            (
+                Op::BiasBackward(leaky),
+                OpTensors {
+                    dy: Some(&dy),
+                    mask: Some(&mask),
+                    dx: Some(&dx),
+                    db: Some(&db),
+                    ..Default::default()
+                },
+            ),
+        ])
+        .unwrap();
+    let start = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    let mut downloads = 0;
+    let with_crate = frame_loop(&gpu, FRAMES, &mut |encoder, index| {
+        engine_step(encoder);
+        prepared.record(encoder);
+        // A download of db every 10th frame, taken when it has arrived.
+        if index % 10 == 0 {
+            pending.push_back(db.record_download(encoder).unwrap());
+        }
+        while let Some(data) = pending.front_mut().and_then(|p| p.try_take()) {
+            assert_eq!(data.unwrap().len(), cols);
+            downloads += 1;
+            pending.pop_front();
+        }
+    });
+    let growth = |[warm, end]: [(u64, (isize, isize)); 2]| end.0.saturating_sub(warm.0);
+    eprintln!(
+        "prepared frames on {} ({:?}): {FRAMES} frames in {:.1} s, {downloads} downloads taken; \
+         live (buffers, bind groups) after {FRAME_SAMPLE_EVERY} frames {:?}, at the end {:?}; \
+         RSS growth over the frames: control {:.2} MiB, with the crate {:.2} MiB (margin {:.0})",
+        gpu.info().name,
+        gpu.info().backend,
+        start.elapsed().as_secs_f64(),
+        with_crate[0].1,
+        with_crate[1].1,
+        mib(growth(control)),
+        mib(growth(with_crate)),
+        mib(FRAME_MARGIN_BYTES),
+    );
+    assert!(
+        with_crate[1].1 <= with_crate[0].1,
+        "GPU objects keep growing: {:?} after warm-up, {:?} at the end",
+        with_crate[0].1,
+        with_crate[1].1
+    );
+    assert!(
+        growth(with_crate) <= growth(control) + FRAME_MARGIN_BYTES,
+        "memory keeps growing: {:.2} MiB over the frames, the control grew {:.2} MiB",
+        mib(growth(with_crate)),
+        mib(growth(control))
     );
 }
