@@ -238,6 +238,10 @@ struct Inner {
     lost: Arc<Mutex<Option<String>>>,
     /// Download staging buffers kept for reuse.
     readback_pool: ReadbackPool,
+    /// The uniform buffer the fused forward copies its bias into on CPU
+    /// adapters, made once and shared by every op: each op records its copy
+    /// right before its dispatch, and the queue runs them in that order.
+    uniform_bias_staging: Mutex<Option<wgpu::Buffer>>,
 }
 
 impl fmt::Debug for Gpu {
@@ -400,6 +404,7 @@ impl Gpu {
                 pipelines,
                 lost,
                 readback_pool: ReadbackPool::default(),
+                uniform_bias_staging: Mutex::new(None),
             }),
         })
     }
@@ -429,6 +434,24 @@ impl Gpu {
     pub fn precompile(&self) -> Result<()> {
         self.ensure_alive()?;
         self.inner.pipelines.compile_all()
+    }
+
+    /// The shared uniform bias staging buffer, made on first use.
+    pub(crate) fn uniform_bias_staging(&self) -> Result<wgpu::Buffer> {
+        let mut slot = self
+            .inner
+            .uniform_bias_staging
+            .lock()
+            .map_err(|_| Error::Wgpu {
+                context: "staging the bias".to_string(),
+                message: "staging buffer poisoned by a panic on another thread".to_string(),
+            })?;
+        if let Some(buffer) = slot.as_ref() {
+            return Ok(buffer.clone());
+        }
+        let buffer = crate::buffer::uniform_scratch(self, UNIFORM_BIAS_BYTES)?;
+        *slot = Some(buffer.clone());
+        Ok(buffer)
     }
 
     pub(crate) fn readback_pool(&self) -> &ReadbackPool {

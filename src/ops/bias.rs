@@ -284,7 +284,7 @@ impl Gpu {
             && !x.is_empty()
             && stageable
         {
-            staged = buffer::uniform_scratch(self, UNIFORM_BIAS_COLUMNS as u64 * F32_BYTES)?;
+            staged = self.uniform_bias_staging()?;
             plan.push(Step::Copy {
                 source: b.buffer().clone(),
                 source_offset: b.offset(),

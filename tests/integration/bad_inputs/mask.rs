@@ -130,3 +130,39 @@ fn mask_download() {
     );
     assert_eq!(mask(&gpu, 0).download().unwrap(), Vec::<u32>::new());
 }
+
+/// A mask view carries its forward's shape: given a `dy` of the same element
+/// count but another shape, the fused backward refuses it (naming `dy`'s row
+/// length) instead of summing `db` over the wrong columns.
+#[test]
+fn a_mask_view_knows_its_forwards_shape() {
+    let Some(gpu) = gpu() else { return };
+    let usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
+    let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 64 * 256 / 8,
+        usage,
+        mapped_at_creation: false,
+    });
+    let mask = Mask::from_buffer(&gpu, &buffer, 0, &[64, 256]).unwrap();
+    assert_eq!((mask.len(), mask.row_length()), (64 * 256, Some(256)));
+    let dy = input(&gpu, &[128, 128]);
+    let (dx, db) = (old(&gpu, &[128, 128]), old(&gpu, &[128]));
+    let error = refuse(&gpu, |e| {
+        gpu.record_bias_activation_backward(e, Activation::Relu, &dy, &mask, &dx, &db)
+    });
+    shape_mismatch(
+        error,
+        "upstream gradient's row length (the mask's)",
+        256,
+        128,
+    );
+    assert_old(&dx);
+    assert_old(&db);
+    // The same dy shape as the forward's is accepted.
+    let dy = input(&gpu, &[64, 256]);
+    let (dx, db) = (old(&gpu, &[64, 256]), old(&gpu, &[256]));
+    accept(&gpu, |e| {
+        gpu.record_bias_activation_backward(e, Activation::Relu, &dy, &mask, &dx, &db)
+    });
+}
