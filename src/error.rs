@@ -31,6 +31,11 @@
 /// | bias wider than one storage binding; fused backward rows that no aligned group fits | [`TooLarge`](Error::TooLarge) | the bias needs 134217732 bytes, over the device's max_storage_buffer_binding_size of 134217728 bytes |
 /// | leaky slope not finite; cap not finite or ≤ 0 | [`InvalidParameter`](Error::InvalidParameter) | leaky relu slope is NaN, but must be finite |
 /// | an output in an input's buffer (also two views of one buffer, or a mask), or outputs whose bytes overlap | [`Aliasing`](Error::Aliasing) | output and input share a buffer in one dispatch, one read-only and one writable, which wgpu refuses; use separate buffers |
+/// | `dy` whose row length differs from its mask view's forward | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for upstream gradient's row length (the mask's): expected 256 elements, got 128 |
+/// | an op's operand missing from [`OpTensors`](crate::OpTensors) | [`MissingOperand`](Error::MissingOperand) | relu (plain kernel) needs the operand y, which was not given |
+/// | a prepared op that copies, recorded into a compute pass | [`NeedsEncoder`](Error::NeedsEncoder) | relu (plain kernel) copies as well as dispatches, so it records into an encoder, not into a compute pass |
+/// | a prepared op given another activation variant | [`ActivationChanged`](Error::ActivationChanged) | leaky_relu(0.1) was prepared for another activation than relu: prepare it again |
+/// | an operand whose buffer was destroyed | [`Wgpu`](Error::Wgpu) (before anything is recorded) | wgpu error while relu_forward: Validation Error ... |
 /// | malformed kernel shape or option | [`InvalidKernelShape`](Error::InvalidKernelShape), [`InvalidOption`](Error::InvalidOption) | WGPU_ACTIVATIONS_UNIFORM_BIAS="yes": expected 1, true, 0 or false |
 /// | unknown backend | [`UnsupportedBackend`](Error::UnsupportedBackend) | unsupported backend "bogus": expected one of vulkan, metal, dx12, gl |
 /// | the device refuses an allocation (Vulkan) | [`OutOfMemory`](Error::OutOfMemory) | out of GPU memory while wgpu-activations tensor |

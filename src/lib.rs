@@ -35,8 +35,12 @@
 //! 2. [`Tensor::from_buffer`] and [`Mask::from_buffer`] view bytes of the
 //!    engine's buffers at aligned offsets; ops read and write those bytes
 //!    in place and nothing else of the buffer.
-//! 3. The `record_*` ops record into the engine's `wgpu::CommandEncoder`,
-//!    ordered with its render passes, with no submit and no wait.
+//! 3. [`Gpu::prepare`] binds an op to those views once; each frame,
+//!    [`PreparedOp::record`] records it into the engine's
+//!    `wgpu::CommandEncoder` (or [`PreparedOp::record_in_pass`] into an open
+//!    compute pass), creating nothing, with no submit and no wait. The
+//!    `record_*` ops do the same without preparing, checking and binding on
+//!    every call.
 //! 4. [`Tensor::record_download`] copies results out in the same encoder;
 //!    [`PendingDownload::try_take`] fetches them without blocking once the
 //!    engine's submit has run and its own `device.poll` has passed it.

@@ -261,8 +261,7 @@ mod tests {
         let pipelines = Pipelines::new(device, KernelShape::GPU);
         let error = pipelines
             .build(&BROKEN, Kind::fixed())
-            .err()
-            .expect("a type error must not compile");
+            .expect_err("a type error must not compile");
         assert!(
             matches!(
                 error,
