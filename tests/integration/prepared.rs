@@ -318,3 +318,43 @@ fn a_refused_op_between_two_valid_ones_leaves_the_frame_intact() {
     let relu6 = wgpu_activations::cpu::forward(Activation::relu6(), &data);
     crate::common::assert_bit_exact("last", &data, &last.download().unwrap(), &relu6);
 }
+
+#[test]
+fn repeated_downloads_reuse_their_staging_buffers() {
+    let Some(gpu) = own_gpu() else { return };
+    let data = sample::activations(3001, 45);
+    let x = Tensor::from_slice(&gpu, &data).unwrap();
+    let mut host = vec![0.0f32; data.len()];
+    x.download_into(&mut host).unwrap();
+    crate::common::assert_bit_exact("download_into", &data, &host, &data);
+    // Each round trip, blocking or recorded, takes its staging buffer from
+    // the pool once the first has returned one.
+    let _ = x.download().unwrap();
+    let before = live_objects(&gpu);
+    for _ in 0..20 {
+        x.download_into(&mut host).unwrap();
+        let _ = x.download().unwrap();
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let mut pending = x.record_download(&mut encoder).unwrap();
+        gpu.submit("download", encoder).unwrap();
+        gpu.wait_idle().unwrap();
+        assert_eq!(pending.try_take().unwrap().unwrap().len(), data.len());
+    }
+    assert_eq!(
+        live_objects(&gpu).0,
+        before.0,
+        "staging buffers were created"
+    );
+    let error = x.download_into(&mut host[..10]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::ShapeMismatch {
+                expected: 3001,
+                actual: 10,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
