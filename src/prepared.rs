@@ -19,7 +19,10 @@ use crate::ops::plan::Plan;
 ///
 /// The operands' bytes are read and written at each replay, so the engine
 /// updates them between frames as it likes; the prepared op keeps its
-/// buffers alive. Preparing again is needed only for other operands.
+/// buffers alive. Preparing again is needed only for other operands. A
+/// buffer the engine destroys after preparing is reported by wgpu when the
+/// engine submits the frame, as for its own commands: recording checks
+/// nothing.
 ///
 /// ```no_run
 /// use wgpu_activations::{Activation, Gpu, Op, OpTensors, Tensor};
