@@ -102,6 +102,24 @@ impl Activation {
         }
     }
 
+    /// The same variant with `parameter` instead of its own (unchecked: see
+    /// [`validate`](Activation::validate)); a variant without a parameter
+    /// is returned as it is.
+    ///
+    /// ```
+    /// use wgpu_activations::Activation;
+    /// let leaky = Activation::LeakyRelu { slope: 0.01 }.with_parameter(0.2);
+    /// assert_eq!(leaky, Activation::LeakyRelu { slope: 0.2 });
+    /// assert_eq!(Activation::Relu.with_parameter(0.2), Activation::Relu);
+    /// ```
+    pub fn with_parameter(self, parameter: f32) -> Activation {
+        match self {
+            Activation::Relu => Activation::Relu,
+            Activation::LeakyRelu { .. } => Activation::LeakyRelu { slope: parameter },
+            Activation::ClippedRelu { .. } => Activation::ClippedRelu { cap: parameter },
+        }
+    }
+
     /// Whether the activation's forward or backward does float arithmetic
     /// (the leaky multiply), where a GPU may flush subnormals to zero: the
     /// one deviation from the reference the checker then allows.
