@@ -46,8 +46,8 @@ impl Activation {
     /// One value of every variant, in kernel-kind order: the list that
     /// `check`, `bench`, the tests and [`Gpu::precompile`](crate::Gpu::precompile)
     /// iterate. A variant's kernel kind is its place here, so a variant
-    /// missing from it has no kernels ([`Error::Unsupported`] at first use,
-    /// and a failing test).
+    /// missing from it has no kernels: [`Error::UnsupportedActivation`] at
+    /// its first use.
     ///
     /// ```
     /// use wgpu_activations::Activation;
