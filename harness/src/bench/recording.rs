@@ -28,7 +28,7 @@ pub struct RecordingCosts {
 }
 
 /// Measures [`RecordingCosts`] over `samples` alternating samples of
-/// [`RECORDINGS`] recordings each (into encoders that are then dropped:
+/// 500 recordings each (into encoders that are then dropped:
 /// recording alone is timed).
 pub fn measure_recording(gpu: &Gpu, samples: usize) -> Result<RecordingCosts> {
     let device = gpu.device();
