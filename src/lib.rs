@@ -87,6 +87,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # What a call costs
+//!
+//! - A convenience op (`gpu.relu(&x)`) allocates its outputs, builds its
+//!   commands and submits; [`Tensor::download`] waits. Downloads take their
+//!   staging buffers from a bounded pool on the [`Gpu`].
+//! - A `record_*` op (and [`Gpu::record_op`], [`Batch`]) checks its operands
+//!   and creates its parameter blocks and bind groups (and, for a view whose
+//!   length is not a multiple of 4 elements, small scratch buffers) on every
+//!   call, inside error scopes: about 20 to 40 times the CPU time of a bare
+//!   dispatch (`bench`'s targets block measures it).
+//! - A [`PreparedOp`] does all of that once; recording it replays commands
+//!   only, creating nothing, at about the CPU time of a bare dispatch.
+//!
 //! # Large tensors
 //!
 //! Every op takes tensors larger than one storage binding: it runs one
