@@ -180,7 +180,7 @@ impl Gpu {
             activation,
             &ACTIVATION_BACKWARD_FROM_MASK,
             dy,
-            Operand::MaskIn(mask),
+            (Operand::MaskIn(mask), Use::read_mask(mask)),
             dx,
         )
     }
@@ -220,7 +220,7 @@ impl Gpu {
             activation,
             &ACTIVATION_BACKWARD_FROM_INPUT,
             dy,
-            Operand::Input(x),
+            (Operand::Input(x), Use::read("saved input", x)),
             dx,
         )
     }
@@ -231,18 +231,16 @@ impl Gpu {
         activation: Activation,
         kernel: Kernel,
         dy: &Tensor,
-        saved: Operand<'_>,
+        // The operand the bit comes from, as bound and as the aliasing
+        // rules see it.
+        saved: (Operand<'_>, Use<'_>),
         dx: &Tensor,
     ) -> Result<()> {
         activation.validate()?;
         self.ensure_same(dy.gpu(), "upstream gradient")?;
         self.ensure_same(dx.gpu(), "gradient output")?;
         same_len("gradient output", dy.len(), dx.len())?;
-        let saved_use = match saved {
-            Operand::MaskIn(mask) => Use::read_mask(mask),
-            Operand::Input(x) => Use::read("saved input", x),
-            _ => unreachable!("a backward op reads a mask or the saved input"),
-        };
+        let (saved, saved_use) = saved;
         aliasing::check(&[
             Use::read("upstream gradient", dy),
             saved_use,
