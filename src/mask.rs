@@ -175,7 +175,7 @@ impl Mask {
         if self.len == 0 {
             return Ok(Vec::new());
         }
-        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes())?.wait(&self.gpu)
+        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes())?.wait()
     }
 
     /// Records a copy of the words into `encoder`, for a host that must not

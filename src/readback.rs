@@ -167,9 +167,10 @@ impl Readback {
     }
 
     /// Blocks until the copy has finished and returns the data.
-    pub fn wait<T: bytemuck::Pod>(self, gpu: &Gpu) -> Result<Vec<T>> {
-        gpu.wait_for(self.submission.clone())?;
-        pollster::block_on(self.finish())
+    pub fn wait<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
+        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
+        self.wait_into(&mut data)?;
+        Ok(data)
     }
 
     /// Resolves once the map callback has fired (someone must poll the device).

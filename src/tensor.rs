@@ -246,7 +246,7 @@ impl Tensor {
     /// Copies the data back to the host, waiting for all work on it.
     pub fn download(&self) -> Result<Vec<f32>> {
         match self.start_download()? {
-            Some(readback) => readback.wait(&self.gpu),
+            Some(readback) => readback.wait(),
             None => Ok(Vec::new()),
         }
     }
