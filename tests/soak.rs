@@ -26,6 +26,8 @@
 // refers to the others as `super::`, siblings here as there.
 #[path = "integration/common/adapter.rs"]
 mod adapter;
+#[path = "integration/common/counters.rs"]
+mod counters;
 // The soak draws no whole `HostInputs` (`sample::inputs`).
 #[allow(dead_code)]
 #[path = "../harness/src/sample.rs"]
@@ -38,6 +40,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use adapter::gpu;
+use counters::{live_objects, own_gpu};
 use stress::{Stress, StressConfig};
 
 const OPS: usize = 10_000;
@@ -219,12 +222,6 @@ const FRAME_SAMPLE_EVERY: usize = 5_000;
 /// would grow it by tens of MiB over 55,000 frames.
 const FRAME_MARGIN_BYTES: u64 = 4 << 20;
 
-/// Buffers and bind groups alive on `gpu`'s device (wgpu's counters).
-fn live_objects(gpu: &wgpu_activations::Gpu) -> (isize, isize) {
-    let counters = gpu.device().get_internal_counters();
-    (counters.hal.buffers.read(), counters.hal.bind_groups.read())
-}
-
 /// Runs `frames` frames of `frame` (each recording into a fresh encoder that
 /// it then submits), polling without blocking after each; returns the RSS
 /// and the device's live objects after the first sample and at the end.
@@ -252,12 +249,9 @@ fn frame_loop(
 #[test]
 #[ignore = "soak: run by .ci/run"]
 fn sixty_thousand_prepared_frames_create_nothing_and_memory_levels_off() {
-    use wgpu_activations::{Activation, Gpu, GpuOptions, Mask, Op, OpTensors, Tensor};
-    if gpu().is_none() {
-        return;
-    }
+    use wgpu_activations::{Activation, Mask, Op, OpTensors, Tensor};
     // A device of its own: its object counters move with this test alone.
-    let gpu = Gpu::with_options(&GpuOptions::from_env().unwrap()).unwrap();
+    let Some(gpu) = own_gpu() else { return };
     let device = gpu.device();
     // The engine's own work of a frame: examples/embed.wgsl's compute step.
     let module = device.create_shader_module(wgpu::include_wgsl!("../examples/embed.wgsl"));

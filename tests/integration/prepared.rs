@@ -4,23 +4,10 @@
 //! a refused op leaving the frame's other ops intact.
 
 use wgpu_activations::verify::{self, OpOperands};
-use wgpu_activations::{Activation, Error, Gpu, GpuOptions, HostInputs, Op, Tensor};
+use wgpu_activations::{Activation, Error, Gpu, HostInputs, Op, Tensor};
 
+use crate::common::counters::{live_objects, own_gpu};
 use crate::common::{gpu, sample};
-
-/// A device of this test's own, so that other tests running beside it do
-/// not move its object counters.
-fn own_gpu() -> Option<Gpu> {
-    gpu()?;
-    Some(Gpu::with_options(&GpuOptions::from_env().unwrap()).unwrap())
-}
-
-/// Buffers and bind groups alive on `gpu`'s device (wgpu's `counters`
-/// feature, on in tests).
-fn live_objects(gpu: &Gpu) -> (isize, isize) {
-    let counters = gpu.device().get_internal_counters();
-    (counters.hal.buffers.read(), counters.hal.bind_groups.read())
-}
 
 /// Records `record` into a fresh encoder, submits it and waits.
 fn run_frame(gpu: &Gpu, record: impl FnOnce(&mut wgpu::CommandEncoder)) {

@@ -4,6 +4,7 @@
 pub mod adapter;
 pub mod arena;
 pub mod checks;
+pub mod counters;
 pub mod devices;
 pub mod recorded;
 // The harness's seeded data, shared by path: one definition for the check
