@@ -57,13 +57,8 @@ pub(crate) fn allocate(gpu: &Gpu, bytes: u64, label: &'static str) -> Result<wgp
 }
 
 /// A storage buffer holding `data`, padded to `bytes` (as [`storage_bytes`]
-/// returned for it). Submits the copy; work submitted later sees the data.
-///
-/// The data goes through a staging buffer of our own (`MAP_WRITE`), mapped
-/// at creation. A storage buffer mapped at creation would need a staging
-/// buffer wgpu makes itself, and wgpu treats running out of memory for that
-/// one as fatal: the device is lost. For ours it reports an out-of-memory
-/// error, and the device lives on.
+/// returned for it). Submits the copy, through the `Gpu`'s pool of staging
+/// buffers; work submitted later sees the data.
 pub(crate) fn upload(
     gpu: &Gpu,
     data: &[u8],
@@ -72,23 +67,7 @@ pub(crate) fn upload(
 ) -> Result<wgpu::Buffer> {
     debug_assert!(bytes >= data.len() as u64 && bytes.is_multiple_of(VECTOR_BYTES));
     let buffer = allocate(gpu, bytes, label)?;
-    if data.is_empty() {
-        return Ok(buffer);
-    }
-    let staging = gpu.capture(label, || {
-        gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("wgpu-activations upload"),
-            size: data.len() as u64,
-            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: true,
-        })
-    })?;
-    write_mapped(&staging, data)?;
-    let mut encoder = gpu.device().create_command_encoder(&Default::default());
-    gpu.capture(label, || {
-        encoder.copy_buffer_to_buffer(&staging, 0, &buffer, 0, data.len() as u64);
-    })?;
-    gpu.submit(label, encoder)?;
+    gpu.upload_pool().write(gpu, &buffer, 0, data, label)?;
     Ok(buffer)
 }
 

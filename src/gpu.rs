@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::kernels::prelude::UNIFORM_BIAS_COLUMNS;
 use crate::pipeline::{KernelShape, Pipelines};
 use crate::readback::ReadbackPool;
+use crate::upload::UploadPool;
 
 /// Bytes of the uniform bias array (shaders/bias_uniform.wgsl).
 const UNIFORM_BIAS_BYTES: u64 = UNIFORM_BIAS_COLUMNS as u64 * 4;
@@ -238,6 +239,8 @@ struct Inner {
     lost: Arc<Mutex<Option<String>>>,
     /// Download staging buffers kept for reuse.
     readback_pool: ReadbackPool,
+    /// Upload staging buffers kept for reuse.
+    upload_pool: UploadPool,
     /// The uniform buffer the fused forward copies its bias into on CPU
     /// adapters, made once and shared by every op: each op records its copy
     /// right before its dispatch, and the queue runs them in that order.
@@ -404,6 +407,7 @@ impl Gpu {
                 pipelines,
                 lost,
                 readback_pool: ReadbackPool::default(),
+                upload_pool: UploadPool::default(),
                 uniform_bias_staging: Mutex::new(None),
             }),
         })
@@ -456,6 +460,10 @@ impl Gpu {
 
     pub(crate) fn readback_pool(&self) -> &ReadbackPool {
         &self.inner.readback_pool
+    }
+
+    pub(crate) fn upload_pool(&self) -> &UploadPool {
+        &self.inner.upload_pool
     }
 
     pub(crate) fn pipelines(&self) -> &Pipelines {

@@ -130,6 +130,7 @@ mod pipeline;
 mod prepared;
 mod readback;
 mod tensor;
+mod upload;
 pub mod verify;
 
 pub use activation::Activation;

@@ -212,7 +212,10 @@ impl Tensor {
 
     /// Replaces the data with `data` (as many elements as the tensor has),
     /// through the queue: ordered after work already submitted and before
-    /// work submitted later, so a training loop can reuse its tensors.
+    /// work submitted later, so a training loop can reuse its tensors. The
+    /// staging buffer comes from the `Gpu`'s pool, so a write repeated every
+    /// step allocates nothing in steady state (once the device has been
+    /// polled, e.g. by a download, between writes).
     ///
     /// ```no_run
     /// use wgpu_activations::{Gpu, Tensor};
@@ -236,11 +239,13 @@ impl Tensor {
         if data.is_empty() {
             return Ok(());
         }
-        self.gpu.capture("writing a tensor", || {
-            self.gpu
-                .queue()
-                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
-        })
+        self.gpu.upload_pool().write(
+            &self.gpu,
+            &self.buffer,
+            self.offset,
+            bytemuck::cast_slice(data),
+            "writing a tensor",
+        )
     }
 
     /// Copies the data back to the host, waiting for all work on it.

@@ -322,7 +322,14 @@ fn repeated_downloads_reuse_their_staging_buffers() {
         x.download_into(&mut host).unwrap();
         let _ = x.download().unwrap();
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let quiescent = live_objects(&gpu).0;
         let mut pending = x.record_download(&mut encoder).unwrap();
+        // Counted before the copy runs: a new staging buffer would be alive.
+        assert_eq!(
+            live_objects(&gpu).0,
+            quiescent,
+            "the download made a buffer"
+        );
         gpu.submit("download", encoder).unwrap();
         gpu.wait_idle().unwrap();
         assert_eq!(pending.try_take().unwrap().unwrap().len(), data.len());
@@ -344,4 +351,54 @@ fn repeated_downloads_reuse_their_staging_buffers() {
         ),
         "{error:?}"
     );
+}
+
+#[test]
+fn repeated_writes_and_uploads_reuse_their_staging_buffers() {
+    let Some(gpu) = own_gpu() else { return };
+    let first = sample::activations(4099, 46);
+    let second = sample::activations(4099, 47);
+    let x = Tensor::from_slice(&gpu, &first).unwrap();
+    let y = Tensor::uninit(&gpu, &[first.len()]).unwrap();
+    let mut host = vec![0.0f32; first.len()];
+    // The first rounds fill the pool; a download's wait polls the device,
+    // which maps each used staging buffer again for the next write.
+    for data in [&first, &second] {
+        write_relu_download(&gpu, &x, data, &y, &mut host);
+    }
+    let start = live_objects(&gpu).0;
+    for round in 0..20 {
+        let data = if round % 2 == 0 { &first } else { &second };
+        // Counted before the device is polled again: a staging buffer made
+        // for this write would still be alive, waiting for its copy.
+        let quiescent = live_objects(&gpu).0;
+        x.write(data).unwrap();
+        assert_eq!(live_objects(&gpu).0, quiescent, "the write made a buffer");
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        gpu.record_relu(&mut encoder, &x, &y).unwrap();
+        gpu.submit("relu", encoder).unwrap();
+        y.download_into(&mut host).unwrap();
+        let expected = wgpu_activations::cpu::relu_forward(data);
+        crate::common::assert_bit_exact("relu of the written data", data, &host, &expected);
+        // A new tensor's upload: its storage buffer is the one new buffer.
+        let quiescent = live_objects(&gpu).0;
+        let z = Tensor::from_slice(&gpu, data).unwrap();
+        assert_eq!(
+            live_objects(&gpu).0,
+            quiescent + 1,
+            "the upload made a staging buffer"
+        );
+        z.download_into(&mut host).unwrap();
+        crate::common::assert_bit_exact("uploaded", data, &host, data);
+    }
+    assert_eq!(live_objects(&gpu).0, start, "buffers leaked");
+}
+
+/// A repeated round trip: `x` written, relu into `y`, `y` downloaded.
+fn write_relu_download(gpu: &Gpu, x: &Tensor, data: &[f32], y: &Tensor, host: &mut [f32]) {
+    x.write(data).unwrap();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    gpu.record_relu(&mut encoder, x, y).unwrap();
+    gpu.submit("relu", encoder).unwrap();
+    y.download_into(host).unwrap();
 }
