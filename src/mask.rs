@@ -5,6 +5,7 @@ use crate::cpu;
 use crate::dtype::MASK_WORD_BYTES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::ops::same_len;
 use crate::readback::{PendingDownload, Readback};
 
 /// Where an activation's derivative passes `dy` through, one bit per element,
@@ -166,6 +167,42 @@ impl Mask {
 
     /// Copies the packed words back to the host, waiting for all work on them.
     pub fn download(&self) -> Result<Vec<u32>> {
+        match self.start_download()? {
+            Some(readback) => readback.wait(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`download`](Mask::download) into `out`, which must hold exactly
+    /// [`words`](Mask::words) words: nothing is allocated on the host, and
+    /// the staging buffer comes from the `Gpu`'s pool. Blocks.
+    pub fn download_into(&self, out: &mut [u32]) -> Result<()> {
+        same_len("host slice downloaded into", self.words(), out.len())?;
+        match self.start_download()? {
+            Some(readback) => readback.wait_into(out),
+            None => Ok(()),
+        }
+    }
+
+    /// Replaces the words with `words` (exactly [`words`](Mask::words) of
+    /// them, packed as [`cpu::pack_mask`] makes them), ordered like
+    /// [`Tensor::write`](crate::Tensor::write): after work already
+    /// submitted, before work submitted later; through the `Gpu`'s pool of
+    /// staging buffers.
+    pub fn write(&self, words: &[u32]) -> Result<()> {
+        same_len("mask words written", self.words(), words.len())?;
+        buffer::require_usage("mask written", &self.buffer, wgpu::BufferUsages::COPY_DST)?;
+        self.gpu.ensure_alive()?;
+        self.gpu.upload_pool().write(
+            &self.gpu,
+            &self.buffer,
+            self.offset,
+            bytemuck::cast_slice(words),
+            "writing a mask",
+        )
+    }
+
+    fn start_download(&self) -> Result<Option<Readback>> {
         buffer::require_usage(
             "mask downloaded",
             &self.buffer,
@@ -173,9 +210,9 @@ impl Mask {
         )?;
         self.gpu.ensure_alive()?;
         if self.len == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes())?.wait()
+        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes()).map(Some)
     }
 
     /// Records a copy of the words into `encoder`, for a host that must not

@@ -22,6 +22,9 @@ use crate::tensor::Tensor;
 /// baseline, for one) should fail to compile when an op is added.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
+    /// [`Gpu::identity`] (`y = x` through a kernel: the bandwidth baseline)
+    /// against a copy of `x`.
+    Identity,
     /// [`Gpu::relu`] (the plain kernel) against [`cpu::relu_forward`].
     ReluForward,
     /// [`Gpu::relu_in_place`] against [`cpu::relu_forward_in_place`].
@@ -60,7 +63,7 @@ impl Op {
         ]
     }
 
-    /// Every op: the three without an activation, then
+    /// Every op: the four without an activation parameter, then
     /// [`of_activation`](Op::of_activation) for each of
     /// [`Activation::examples`].
     ///
@@ -68,10 +71,15 @@ impl Op {
     /// use wgpu_activations::{Activation, Op};
     /// let all = Op::all();
     /// assert!(all.contains(&Op::BiasBackward(Activation::relu6())));
-    /// assert_eq!(all.len(), 3 + 7 * Activation::examples().len());
+    /// assert_eq!(all.len(), 4 + 7 * Activation::examples().len());
     /// ```
     pub fn all() -> Vec<Op> {
-        let mut ops = vec![Op::ReluForward, Op::ReluForwardInPlace, Op::BiasAdd];
+        let mut ops = vec![
+            Op::Identity,
+            Op::ReluForward,
+            Op::ReluForwardInPlace,
+            Op::BiasAdd,
+        ];
         for activation in Activation::examples() {
             ops.extend(Op::of_activation(activation));
         }
@@ -81,6 +89,7 @@ impl Op {
     /// Name as reports print it, e.g. `bias_leaky_relu(0.01)+mask`.
     pub fn name(self) -> String {
         match self {
+            Op::Identity => "identity".to_string(),
             Op::ReluForward => "relu (plain kernel)".to_string(),
             Op::ReluForwardInPlace => "relu_in_place".to_string(),
             Op::Forward(a) => format!("{a}"),
@@ -94,12 +103,12 @@ impl Op {
         }
     }
 
-    /// The activation the op applies; `None` for the bias add alone. The
-    /// plain relu kernels apply [`Activation::Relu`].
+    /// The activation the op applies; `None` for the identity and the bias
+    /// add alone. The plain relu kernels apply [`Activation::Relu`].
     pub fn activation(self) -> Option<Activation> {
         match self {
             Op::ReluForward | Op::ReluForwardInPlace => Some(Activation::Relu),
-            Op::BiasAdd => None,
+            Op::Identity | Op::BiasAdd => None,
             Op::Forward(a)
             | Op::ForwardWithMask(a)
             | Op::BackwardFromMask(a)
@@ -114,7 +123,7 @@ impl Op {
     /// activation parameter are returned unchanged.
     pub fn with_activation(self, activation: Activation) -> Op {
         match self {
-            Op::ReluForward | Op::ReluForwardInPlace | Op::BiasAdd => self,
+            Op::Identity | Op::ReluForward | Op::ReluForwardInPlace | Op::BiasAdd => self,
             Op::Forward(_) => Op::Forward(activation),
             Op::ForwardWithMask(_) => Op::ForwardWithMask(activation),
             Op::BackwardFromMask(_) => Op::BackwardFromMask(activation),
@@ -210,6 +219,7 @@ impl Op {
         let mask_of = |v: &[f32]| cpu::pack_mask(v.iter().map(|&e| cpu::mask_bit(activation, e)));
         let biased = || cpu::bias_add(x, &inputs.bias, subnormals);
         let (values, mask) = match self {
+            Op::Identity => (x.to_vec(), None),
             Op::ReluForward | Op::ReluForwardInPlace => (cpu::relu_forward(x), None),
             Op::Forward(_) => (forward(x), None),
             Op::ForwardWithMask(_) => (forward(x), Some(mask_of(x))),
@@ -384,6 +394,7 @@ impl Gpu {
         let dx = || operand(op, tensors.dx, "dx");
         let db = || operand(op, tensors.db, "db");
         match op {
+            Op::Identity => self.plan_identity(plan, x()?, y()?),
             Op::ReluForward => self.plan_relu(plan, x()?, y()?),
             Op::ReluForwardInPlace => self.plan_relu_in_place(plan, x()?),
             Op::Forward(a) => self.plan_activation(plan, a, x()?, y()?, None),

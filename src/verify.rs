@@ -190,6 +190,43 @@ impl OpOperands {
         Ok(())
     }
 
+    /// Writes `inputs` (and a backward op's `saved_mask`) into the operands
+    /// [`upload_with_mask`](OpOperands::upload_with_mask) made from inputs
+    /// of the same shapes: the repeated step of a round trip, which
+    /// allocates nothing once the `Gpu`'s staging pool holds its buffers.
+    pub fn write(&self, op: Op, inputs: &HostInputs, saved_mask: &[u32]) -> Result<()> {
+        let used = inputs.used(op);
+        if let (Some(x), true) = (&self.x, op.reads_x()) {
+            x.write(&inputs.x[..used])?;
+        }
+        if let Some(dy) = &self.dy {
+            dy.write(inputs.dy.get(..used).unwrap_or(&inputs.dy))?;
+        }
+        if let Some(bias) = &self.bias {
+            bias.write(&inputs.bias)?;
+        }
+        if let (Some(mask), true) = (&self.mask, op.reads_mask()) {
+            mask.write(saved_mask)?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what `op` wrote into `outputs`, sized by an earlier
+    /// [`download`](OpOperands::download) of the same op: no host
+    /// allocation, staging buffers from the `Gpu`'s pool.
+    pub fn download_into(&self, op: Op, outputs: &mut OpOutputs) -> Result<()> {
+        if let Some(values) = self.values() {
+            values.download_into(&mut outputs.values)?;
+        }
+        if let (Some(mask), Some(out), true) = (&self.mask, &mut outputs.mask, op.writes_mask()) {
+            mask.download_into(out)?;
+        }
+        if let (Some(db), Some(out)) = (&self.db, &mut outputs.db) {
+            db.download_into(out)?;
+        }
+        Ok(())
+    }
+
     /// Reads back what `op` wrote.
     pub fn download(&self, op: Op) -> Result<OpOutputs> {
         Ok(OpOutputs {

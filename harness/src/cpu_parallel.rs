@@ -314,6 +314,20 @@ pub fn relu_forward_into(x: &[f32], y: &mut [f32], threads: usize) {
     forward_into(Activation::Relu, x, y, threads);
 }
 
+/// `y = x` over `threads` threads: the host's own copy, the baseline of
+/// [`Op::Identity`].
+///
+/// # Panics
+/// If `y.len() != x.len()`.
+pub fn copy_into(x: &[f32], y: &mut [f32], threads: usize) {
+    assert_eq!(y.len(), x.len(), "y and x lengths");
+    on_threads(threads, |parallel| {
+        each_chunk(parallel, (), y, |(), start, y| {
+            y.copy_from_slice(&x[start..start + y.len()]);
+        });
+    });
+}
+
 /// [`cpu::relu_forward_in_place`] over `threads` threads.
 pub fn relu_forward_in_place(x: &mut [f32], threads: usize) {
     on_threads(threads, |parallel| {
@@ -771,6 +785,7 @@ pub fn run(op: Op, inputs: &HostInputs, saved_mask: &[u32], outputs: &mut Output
     let (x, dy, b) = (&inputs.x[..used], &inputs.dy[..used], &inputs.bias[..]);
     let Outputs { values, mask, db } = outputs;
     match op {
+        Op::Identity => copy_into(x, values, threads),
         Op::ReluForward => relu_forward_into(x, values, threads),
         Op::ReluForwardInPlace => relu_forward_in_place(values, threads),
         Op::Forward(a) => forward_into(a, x, values, threads),

@@ -41,6 +41,7 @@ const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
 const MASK_OUT: Part = part!("mask_out.wgsl");
 const NO_MASK_OUT: Part = part!("no_mask_out.wgsl");
 const STATELESS_CHUNK: Part = part!("stateless_chunk.wgsl");
+const IDENTITY_PART: Part = part!("identity.wgsl");
 const RELU: Part = part!("relu.wgsl");
 const RELU_IN_PLACE: Part = part!("relu_in_place.wgsl");
 const FORWARD: Part = part!("forward.wgsl");
@@ -61,6 +62,7 @@ pub(crate) const PARTS: &[Part] = &[
     MASK_OUT,
     NO_MASK_OUT,
     STATELESS_CHUNK,
+    IDENTITY_PART,
     RELU,
     RELU_IN_PLACE,
     FORWARD,
@@ -114,6 +116,15 @@ pub(crate) struct KernelSpec {
 
 /// A kernel of the table.
 pub(crate) type Kernel = &'static KernelSpec;
+
+pub(crate) static IDENTITY: KernelSpec = KernelSpec {
+    name: "identity",
+    parts: &[IDENTITY_PART, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (1, "y")],
+    kinds: Kinds::Fixed,
+    layout: Layout::Chunked,
+};
 
 pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
     name: "relu_forward",
@@ -233,6 +244,7 @@ pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
 
 /// Every kernel the crate dispatches.
 pub(crate) static KERNELS: &[Kernel] = &[
+    &IDENTITY,
     &RELU_FORWARD,
     &RELU_FORWARD_IN_PLACE,
     &ACTIVATION_FORWARD,

@@ -11,6 +11,7 @@ mod activation;
 mod aliasing;
 mod bias;
 pub(crate) mod dispatch;
+mod identity;
 pub(crate) mod plan;
 mod relu;
 pub(crate) mod segments;
@@ -27,7 +28,7 @@ use plan::Plan;
 use segments::{ElementwiseOp, Operand, Split};
 
 /// Errors with [`Error::ShapeMismatch`] unless `actual == expected`.
-fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+pub(crate) fn same_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if actual == expected {
         Ok(())
     } else {

@@ -12,7 +12,7 @@ fn every_op_checks_clean_on_this_adapter() {
     let Some(gpu) = gpu() else { return };
     let inputs = sample::inputs(100_003, 3);
     let all = Op::all();
-    assert_eq!(all.len(), 3 + 7 * Activation::examples().len());
+    assert_eq!(all.len(), 4 + 7 * Activation::examples().len());
     for op in all {
         let elements = inputs.used(op);
         let comparison = verify::run(&gpu, op, &inputs).unwrap();

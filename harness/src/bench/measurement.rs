@@ -38,8 +38,20 @@ pub struct Measurement {
     /// `copy_buffer_to_buffer` moving the same bytes (half read, half
     /// written) on the same device, measured with the same timer.
     pub copy_seconds: f64,
-    /// Upload of the inputs + kernel + readback of the outputs, wall time.
+    /// The identity kernel (`y = x` in the element-wise kernels' loop and
+    /// launch shape) moving the same bytes: the WGSL baseline.
+    pub identity_seconds: f64,
+    /// The first round trip of a one-off call: upload into new tensors,
+    /// kernel, download into new host vectors; wall time.
+    pub first_round_trip_seconds: f64,
+    /// A repeated round trip on tensors and host buffers kept from the last
+    /// one: write the inputs, kernel, download the outputs; wall time.
     pub round_trip_seconds: f64,
+    /// The round trip's floor: the kernel time plus a host copy of the bytes
+    /// it uploads and downloads.
+    pub round_trip_floor_seconds: f64,
+    /// The median of back-to-back (round trip / floor) ratios.
+    pub round_trip_to_floor: f64,
     /// The CPU reference, one thread.
     pub cpu_seconds: f64,
     /// The CPU reference split over [`threads`](Self::threads) threads.
@@ -70,7 +82,13 @@ impl Measurement {
         self.copy_seconds / self.kernel_seconds
     }
 
-    /// Effective bandwidth of the round trip (the op's bytes over its time).
+    /// Kernel bandwidth as a fraction of the identity kernel's (1.0 = as
+    /// fast as the loop with no work in it).
+    pub fn ratio_to_identity(&self) -> f64 {
+        self.identity_seconds / self.kernel_seconds
+    }
+
+    /// Effective bandwidth of the repeated round trip (the op's bytes over its time).
     pub fn round_trip_gbps(&self) -> f64 {
         gigabytes_per_second(self.bytes, self.round_trip_seconds)
     }

@@ -7,7 +7,13 @@
 //! - **copy**: `copy_buffer_to_buffer` of the same bytes on the same device,
 //!   timed the same way: the limit for a memory-bound op, so each kernel is
 //!   also reported as a ratio to it;
-//! - **GPU round trip**: upload, op, download, as the convenience API does it;
+//! - **identity**: the identity kernel (`y = x` in the element-wise loop and
+//!   launch shape, [`Gpu::identity`](wgpu_activations::Gpu::identity)) over
+//!   the same bytes: the WGSL limit, which the copy may exceed;
+//! - **GPU round trips**: the first (upload into new tensors, op, download
+//!   into new vectors), and a repeated one on kept tensors and vectors
+//!   (`Tensor::write`, op, `download_into`) against its floor: the kernel
+//!   time plus a host memcpy of the bytes uploaded and downloaded;
 //! - **CPU**: the tuned baseline, bit-identical to the reference, on one
 //!   thread and on a rayon pool of every core
 //!   ([`cpu_parallel`](crate::cpu_parallel)).
@@ -117,6 +123,9 @@ fn fastest(samples: &[Duration]) -> Duration {
     samples.iter().copied().min().unwrap_or_default()
 }
 
+/// Work recorded into an encoder, to be timed on the device.
+pub type DeviceWork<'a> = &'a mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>;
+
 /// Work recorded into one timed submission, repeated to last long enough
 /// for the clock.
 struct Repeated<'a> {
@@ -179,49 +188,128 @@ pub fn device_times(
     first: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
     second: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
 ) -> Result<Paired> {
-    let mut first = Repeated::calibrate(timer, min_sample, first)?;
-    let mut second = Repeated::calibrate(timer, min_sample, second)?;
-    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..samples.max(1) {
-        let x = first.sample(timer)?;
-        let y = second.sample(timer)?;
-        a.push(x);
-        b.push(y);
-        ratios.push(y.as_secs_f64() / x.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
+    let times = device_times_in_turn(timer, samples, min_sample, &mut [first, second])?;
     Ok(Paired {
-        first: fastest(&a),
-        second: fastest(&b),
-        ratio: ratios[ratios.len() / 2],
+        first: times[0].fastest,
+        second: times[1].fastest,
+        ratio: times[1].ratio_to_first,
     })
 }
 
-/// Measures one workload: kernel and copy (alternately), round trip, CPU on
-/// 1 and `config.threads` threads, each the fastest of its samples. Fails
-/// if the kernel's output differs from the CPU reference.
+/// One piece of work of [`device_times_in_turn`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InTurn {
+    /// The fastest sample.
+    pub fastest: Duration,
+    /// The median over the rounds of (this work's time / the first work's
+    /// time), both taken in the same round.
+    pub ratio_to_first: f64,
+}
+
+/// Times each of `works` in turn, round after round (`samples` rounds), so
+/// that a change in the machine's load hits them all alike.
+pub fn device_times_in_turn(
+    timer: &GpuTimer,
+    samples: usize,
+    min_sample: Duration,
+    works: &mut [DeviceWork<'_>],
+) -> Result<Vec<InTurn>> {
+    let mut repeated = works
+        .iter_mut()
+        .map(|work| Repeated::calibrate(timer, min_sample, &mut **work))
+        .collect::<Result<Vec<_>>>()?;
+    let mut times = vec![Vec::new(); repeated.len()];
+    for _ in 0..samples.max(1) {
+        for (work, times) in repeated.iter_mut().zip(&mut times) {
+            times.push(work.sample(timer)?);
+        }
+    }
+    Ok(times
+        .iter()
+        .map(|samples| InTurn {
+            fastest: fastest(samples),
+            ratio_to_first: median(
+                samples
+                    .iter()
+                    .zip(&times[0])
+                    .map(|(time, first)| time.as_secs_f64() / first.as_secs_f64()),
+            ),
+        })
+        .collect())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// A repeated round trip against its floor, sampled in turn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundTrips {
+    /// The fastest repeated round trip ([`Workload::round_trip_repeated`]).
+    pub repeated: Duration,
+    /// The floor: `kernel` plus the fastest host copy of the bytes the
+    /// round trip moves ([`Workload::host_copy`]).
+    pub floor: Duration,
+    /// The median over the samples of (round trip / (kernel + the host
+    /// copy timed right after it)).
+    pub ratio_to_floor: f64,
+}
+
+/// Times `samples` repeated round trips of `workload`, each followed by the
+/// host copy its floor counts; `kernel` is the op's kernel time.
+pub fn round_trips(
+    workload: &mut Workload,
+    kernel: Duration,
+    samples: usize,
+) -> Result<RoundTrips> {
+    // One untimed round first: it fills the staging pools.
+    workload.round_trip_repeated()?;
+    workload.host_copy();
+    let (mut trips, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..samples.max(1) {
+        trips.push(workload.round_trip_repeated()?);
+        floors.push(kernel + workload.host_copy());
+    }
+    Ok(RoundTrips {
+        repeated: fastest(&trips),
+        floor: fastest(&floors),
+        ratio_to_floor: median(
+            trips
+                .iter()
+                .zip(&floors)
+                .map(|(trip, floor)| trip.as_secs_f64() / floor.as_secs_f64()),
+        ),
+    })
+}
+
+/// Measures one workload: kernel, copy and identity kernel (in turn), the
+/// first round trip (new tensors), repeated round trips against their floor,
+/// CPU on 1 and `config.threads` threads, each the fastest of its samples.
+/// Fails if the kernel's output differs from the CPU reference.
 pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Result<Measurement> {
-    let Paired {
-        first: kernel,
-        second: copy,
-        ..
-    } = device_times(
-        timer,
-        config.gpu_samples,
-        config.min_sample,
-        &mut |encoder| workload.record(encoder),
-        &mut |encoder| {
-            workload.record_copy(encoder);
-            Ok(())
-        },
-    )?;
+    let times = {
+        let workload = &*workload;
+        device_times_in_turn(
+            timer,
+            config.gpu_samples,
+            config.min_sample,
+            &mut [
+                &mut |encoder| workload.record(encoder),
+                &mut |encoder| {
+                    workload.record_copy(encoder);
+                    Ok(())
+                },
+                &mut |encoder| workload.record_identity(encoder),
+            ],
+        )?
+    };
+    let (kernel, copy, identity) = (times[0].fastest, times[1].fastest, times[2].fastest);
     workload.verify()?;
     let samples = config.host_samples.max(1);
-    // One untimed round trip first: its allocations warm the allocator.
-    workload.round_trip()?;
-    let round_trips = (0..samples)
-        .map(|_| workload.round_trip())
-        .collect::<Result<Vec<_>>>()?;
+    let first_round_trip = workload.round_trip()?;
+    let trips = round_trips(workload, kernel, samples)?;
     workload.cpu(1);
     let cpu = (0..samples).map(|_| workload.cpu(1)).collect::<Vec<_>>();
     workload.cpu(config.threads);
@@ -234,7 +322,11 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
         bytes: workload.bytes(),
         kernel_seconds: kernel.as_secs_f64(),
         copy_seconds: copy.as_secs_f64(),
-        round_trip_seconds: fastest(&round_trips).as_secs_f64(),
+        identity_seconds: identity.as_secs_f64(),
+        first_round_trip_seconds: first_round_trip.as_secs_f64(),
+        round_trip_seconds: trips.repeated.as_secs_f64(),
+        round_trip_floor_seconds: trips.floor.as_secs_f64(),
+        round_trip_to_floor: trips.ratio_to_floor,
         cpu_seconds: fastest(&cpu).as_secs_f64(),
         cpu_threads_seconds: fastest(&cpu_threads).as_secs_f64(),
         threads: config.threads,

@@ -9,7 +9,7 @@ use super::measurement::{Measurement, Report};
 use super::plot;
 
 /// The CSV columns, in order; [`csv_row`] must follow the same order.
-const CSV_HEADER: [&str; 19] = [
+const CSV_HEADER: [&str; 24] = [
     "adapter",
     "backend",
     "timer",
@@ -18,13 +18,18 @@ const CSV_HEADER: [&str; 19] = [
     "bytes",
     "kernel_seconds",
     "copy_seconds",
+    "identity_seconds",
+    "first_round_trip_seconds",
     "round_trip_seconds",
+    "round_trip_floor_seconds",
+    "round_trip_to_floor",
     "cpu_seconds",
     "cpu_threads_seconds",
     "threads",
     "kernel_gbps",
     "copy_gbps",
     "ratio_to_copy",
+    "ratio_to_identity",
     "round_trip_gbps",
     "cpu_gbps",
     "cpu_threads_gbps",
@@ -57,13 +62,32 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+            "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>7}  {:>9}",
+            "op", "elements", "GPU kernel GB/s", "vs copy", "vs id", "copy GB/s",
+        );
+        for m in &self.measurements {
+            let _ = writeln!(
+                out,
+                "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>7}  {:>9}",
+                m.op,
+                m.elements,
+                gbps(m.kernel_gbps()),
+                format!("{:.2}x", m.ratio_to_copy()),
+                format!("{:.2}x", m.ratio_to_identity()),
+                gbps(m.copy_gbps()),
+            );
+        }
+        out.push_str(
+            "vs copy, vs id: kernel bandwidth / copy_buffer_to_buffer's, / the identity kernel's\n\n",
+        );
+        let _ = writeln!(
+            out,
+            "{:<op_width$}  {:>10}  {:>11}  {:>9}  {:>10}  {:>11}  {:>12}  {:>8}",
             "op",
             "elements",
-            "GPU kernel GB/s",
-            "vs copy",
-            "copy GB/s",
-            "round trip ms",
+            "1st trip ms",
+            "trip ms",
+            "trip/floor",
             "CPU 1T GB/s",
             cpu_threads_header,
             "speedup",
@@ -71,18 +95,22 @@ impl Report {
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+                "{:<op_width$}  {:>10}  {:>11}  {:>9}  {:>10}  {:>11}  {:>12}  {:>8}",
                 m.op,
                 m.elements,
-                gbps(m.kernel_gbps()),
-                format!("{:.2}x", m.ratio_to_copy()),
-                gbps(m.copy_gbps()),
+                format!("{:.3}", m.first_round_trip_seconds * 1e3),
                 format!("{:.3}", m.round_trip_seconds * 1e3),
+                format!("{:.2}x", m.round_trip_to_floor),
                 gbps(m.cpu_gbps()),
                 gbps(m.cpu_threads_gbps()),
                 format!("{:.1}x", m.speedup()),
             );
         }
+        out.push_str(
+            "1st trip: upload into new tensors, kernel, download into new vectors\n\
+             trip: the same into kept tensors and vectors (write, kernel, download_into)\n\
+             floor: kernel + one-thread host memcpy of the bytes uploaded and downloaded\n",
+        );
         out
     }
 
@@ -108,13 +136,18 @@ impl Report {
             m.bytes.to_string(),
             m.kernel_seconds.to_string(),
             m.copy_seconds.to_string(),
+            m.identity_seconds.to_string(),
+            m.first_round_trip_seconds.to_string(),
             m.round_trip_seconds.to_string(),
+            m.round_trip_floor_seconds.to_string(),
+            m.round_trip_to_floor.to_string(),
             m.cpu_seconds.to_string(),
             m.cpu_threads_seconds.to_string(),
             m.threads.to_string(),
             m.kernel_gbps().to_string(),
             m.copy_gbps().to_string(),
             m.ratio_to_copy().to_string(),
+            m.ratio_to_identity().to_string(),
             m.round_trip_gbps().to_string(),
             m.cpu_gbps().to_string(),
             m.cpu_threads_gbps().to_string(),
@@ -136,13 +169,18 @@ impl Report {
                     "bytes": m.bytes,
                     "kernel_seconds": m.kernel_seconds,
                     "copy_seconds": m.copy_seconds,
+                    "identity_seconds": m.identity_seconds,
+                    "first_round_trip_seconds": m.first_round_trip_seconds,
                     "round_trip_seconds": m.round_trip_seconds,
+                    "round_trip_floor_seconds": m.round_trip_floor_seconds,
+                    "round_trip_to_floor": m.round_trip_to_floor,
                     "cpu_seconds": m.cpu_seconds,
                     "cpu_threads_seconds": m.cpu_threads_seconds,
                     "threads": m.threads,
                     "kernel_gbps": m.kernel_gbps(),
                     "copy_gbps": m.copy_gbps(),
                     "ratio_to_copy": m.ratio_to_copy(),
+                    "ratio_to_identity": m.ratio_to_identity(),
                     "round_trip_gbps": m.round_trip_gbps(),
                     "cpu_gbps": m.cpu_gbps(),
                     "cpu_threads_gbps": m.cpu_threads_gbps(),
@@ -221,7 +259,11 @@ mod tests {
                     bytes,
                     kernel_seconds: 1e-4 * scale,
                     copy_seconds: 0.8e-4 * scale,
+                    identity_seconds: 0.8e-4 * scale,
+                    first_round_trip_seconds: 1e-3 * scale,
                     round_trip_seconds: 1e-3 * scale,
+                    round_trip_floor_seconds: 1e-3 * scale,
+                    round_trip_to_floor: 1.0,
                     cpu_seconds: 2e-3 * scale,
                     cpu_threads_seconds: 1e-3 * scale,
                     threads: 2,
@@ -295,7 +337,8 @@ mod tests {
         assert!(table.contains("bias_relu_backward"));
         assert!(table.contains("0.80x"));
         assert!(table.contains("10.0x"));
-        assert_eq!(table.lines().count(), 2 + 6);
+        // The title, then two tables of a header, 6 rows and their legend.
+        assert_eq!(table.lines().count(), 1 + (1 + 6 + 1) + 1 + (1 + 6 + 3));
         assert!(table.lines().all(|line| line.chars().count() <= 130));
     }
 

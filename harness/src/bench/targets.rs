@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use super::device_times;
 use super::recording::{RecordingCosts, measure_recording};
 use super::timer::GpuTimer;
 use super::workload::{BenchOp, Workload};
+use super::{device_times, device_times_in_turn, round_trips};
 use crate::error::Result;
 use wgpu_activations::{Activation, Gpu, Op};
 
@@ -70,6 +70,11 @@ impl Target {
 /// cannot favour one side:
 /// - relu's bandwidth at `relu_to_copy` of the copy bandwidth (0.75 on a
 ///   CPU adapter, 0.9 on a GPU);
+/// - relu's time at most 1.1x the identity kernel's (the same loop and
+///   launch shape with no work in it);
+/// - a repeated round trip of relu (write, kernel, download into kept
+///   buffers) at most 1.5x its floor: the kernel time plus a host memcpy
+///   of the bytes uploaded and downloaded;
 /// - backward from the mask 1.3x faster than backward from `x`;
 /// - fused bias + relu 1.7x faster than a bias add followed by a relu;
 /// - recording a prepared op at most 2x the CPU time of a bare dispatch
@@ -109,7 +114,30 @@ pub fn measure_targets(
     // Each ratio is second time / first time: how many times faster the
     // first is; for relu against the copy, relu's share of copy bandwidth.
     let relu = Activation::Relu;
-    let relu_to_copy_measured = pair(BenchOp::Op(Op::ReluForward), None)?;
+    let mut plain_relu = Workload::new(gpu, BenchOp::Op(Op::ReluForward), elements)?;
+    let baselines = {
+        let workload = &plain_relu;
+        device_times_in_turn(
+            &timer,
+            samples,
+            min_sample,
+            &mut [
+                &mut |encoder| workload.record(encoder),
+                &mut |encoder| {
+                    workload.record_copy(encoder);
+                    Ok(())
+                },
+                &mut |encoder| workload.record_identity(encoder),
+            ],
+        )?
+    };
+    plain_relu.verify()?;
+    let relu_to_copy_measured = baselines[1].ratio_to_first;
+    // The median of identity / relu ratios, inverted: relu's time over the
+    // identity kernel's (the median of an odd count commutes with 1/x).
+    let relu_over_identity = 1.0 / baselines[2].ratio_to_first;
+    let first_round_trip = plain_relu.round_trip()?;
+    let trips = round_trips(&mut plain_relu, baselines[0].fastest, samples)?;
     let mask_over_x = pair(
         BenchOp::Op(Op::BackwardFromMask(relu)),
         Some(BenchOp::Op(Op::BackwardFromInput(relu))),
@@ -125,6 +153,25 @@ pub fn measure_targets(
             required: relu_to_copy,
             bound: Bound::AtLeast,
             beside: None,
+        },
+        Target {
+            what: "relu kernel time / identity kernel time",
+            measured: relu_over_identity,
+            required: 1.1,
+            bound: Bound::AtMost,
+            beside: None,
+        },
+        Target {
+            what: "relu repeated round trip / its floor",
+            measured: trips.ratio_to_floor,
+            required: 1.5,
+            bound: Bound::AtMost,
+            beside: Some(format!(
+                "round trip {:.1} ms, floor {:.1} ms (kernel + host memcpy); first call {:.1} ms",
+                trips.repeated.as_secs_f64() * 1e3,
+                trips.floor.as_secs_f64() * 1e3,
+                first_round_trip.as_secs_f64() * 1e3
+            )),
         },
         Target {
             what: "backward from x time / backward from mask time",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::cpu_parallel::{self, Outputs};
 use crate::error::{Error, Result};
 use crate::sample;
-use wgpu_activations::verify::{self, OpOperands as Operands};
+use wgpu_activations::verify::{self, OpOperands as Operands, OpOutputs};
 use wgpu_activations::{Activation, Gpu, HostInputs, Op, OpTensors, Tensor};
 
 /// Row length of the fused bias ops' `[rows, cols]` operands (a typical
@@ -162,12 +162,22 @@ pub struct Workload {
     /// `x + b` between the unfused pair's two kernels.
     biased: Option<Tensor>,
     copy: CopyBaseline,
+    /// The host outputs a repeated round trip downloads into.
+    round_trip_outputs: OpOutputs,
+    /// Source and destination of the host copy a round trip's floor counts:
+    /// as many bytes as it uploads and downloads together.
+    host_copy: (Vec<u32>, Vec<u32>),
 }
 
+/// The two baselines of a kernel, each moving as many bytes as the op (half
+/// read, half written): `copy_buffer_to_buffer`, and the identity kernel in
+/// the element-wise kernels' loop and launch shape over the same buffers.
 struct CopyBaseline {
     source: wgpu::Buffer,
     destination: wgpu::Buffer,
     bytes: u64,
+    /// Views of `source` and `destination` for the identity kernel.
+    identity: (Tensor, Tensor),
 }
 
 impl Workload {
@@ -203,12 +213,10 @@ impl Workload {
         let biased = (op == BenchOp::BiasAddThenRelu)
             .then(|| Tensor::uninit(gpu, &host.shape(reference)))
             .transpose()?;
-        let copy_bytes = (op.bytes(elements) / 2).div_ceil(4) * 4;
-        let copy = CopyBaseline {
-            source: copy_buffer(gpu, copy_bytes)?,
-            destination: copy_buffer(gpu, copy_bytes)?,
-            bytes: copy_bytes,
-        };
+        let copy = CopyBaseline::new(gpu, op.bytes(elements) / 2)?;
+        let round_trip_outputs = resident.download(reference)?;
+        let (uploaded, downloaded) = round_trip_bytes(reference, &host);
+        let words = ((uploaded + downloaded) / 4) as usize;
         Ok(Self {
             op,
             gpu: gpu.clone(),
@@ -219,6 +227,8 @@ impl Workload {
             resident,
             biased,
             copy,
+            round_trip_outputs,
+            host_copy: (vec![1; words], vec![0; words]),
         })
     }
 
@@ -260,9 +270,53 @@ impl Workload {
         );
     }
 
-    /// Upload of the op's inputs, the op, and download of its outputs (the
-    /// values, the mask a forward op writes, `db`), as a user sees it: wall
-    /// time. Outputs are allocated, and the op recorded and submitted once.
+    /// Records the identity kernel over as many bytes as the op moves: the
+    /// WGSL baseline, in the same loop and launch shape as the op.
+    pub fn record_identity(&self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        let (x, y) = &self.copy.identity;
+        Ok(self.gpu.record_identity(encoder, x, y)?)
+    }
+
+    /// A repeated round trip, as a training or inference loop runs one on
+    /// tensors it keeps: the op's inputs written into the resident tensors
+    /// ([`Tensor::write`]), the op, its outputs downloaded into host slices
+    /// kept from the last time ([`Tensor::download_into`]); wall time.
+    /// Staging buffers come from the `Gpu`'s pools, so in steady state
+    /// nothing is allocated.
+    pub fn round_trip_repeated(&mut self) -> Result<Duration> {
+        let op = self.op.op();
+        let started = Instant::now();
+        self.resident.write(op, &self.host, &self.saved_mask)?;
+        let mut encoder = self
+            .gpu
+            .device()
+            .create_command_encoder(&Default::default());
+        self.record(&mut encoder)?;
+        self.gpu
+            .submit("wgpu-activations bench round trip", encoder)?;
+        self.resident
+            .download_into(op, &mut self.round_trip_outputs)?;
+        let elapsed = started.elapsed();
+        std::hint::black_box(&self.round_trip_outputs);
+        Ok(elapsed)
+    }
+
+    /// A single-threaded host copy of as many bytes as a round trip uploads
+    /// and downloads: what the round trip's floor adds to the kernel time
+    /// (the data must at least be copied into and out of memory the device
+    /// reads and writes); wall time.
+    pub fn host_copy(&mut self) -> Duration {
+        let (source, destination) = &mut self.host_copy;
+        let started = Instant::now();
+        destination.copy_from_slice(source);
+        let elapsed = started.elapsed();
+        std::hint::black_box(destination);
+        elapsed
+    }
+
+    /// Upload of the op's inputs into new tensors, the op, and download of
+    /// its outputs into new host vectors (the values, the mask a forward op
+    /// writes, `db`), as a one-off convenience call does it: wall time.
     pub fn round_trip(&self) -> Result<Duration> {
         let gpu = &self.gpu;
         let op = self.op.op();
@@ -344,12 +398,51 @@ fn record(
     }
 }
 
+/// Bytes a round trip of `op` on `inputs` uploads (what it reads) and
+/// downloads (what it writes), as [`Operands::write`] and
+/// [`Operands::download_into`] move them.
+fn round_trip_bytes(op: Op, inputs: &HostInputs) -> (u64, u64) {
+    let used = inputs.used(op) as u64;
+    let mask = wgpu_activations::cpu::mask_words(used as usize) as u64;
+    let cols = inputs.cols() as u64;
+    let count = |flag: bool, n: u64| if flag { 4 * n } else { 0 };
+    let uploaded = count(op.reads_x(), used)
+        + count(op.is_backward(), used)
+        + count(op.uses_bias() && !op.is_backward(), cols)
+        + count(op.reads_mask(), mask);
+    let downloaded =
+        4 * used + count(op.writes_mask(), mask) + count(op.writes_bias_gradient(), cols);
+    (uploaded, downloaded)
+}
+
+impl CopyBaseline {
+    /// Baselines copying `bytes` (rounded up to whole f32 elements).
+    fn new(gpu: &Gpu, bytes: u64) -> Result<Self> {
+        let elements = bytes.div_ceil(4).max(1) as usize;
+        let bytes = 4 * elements as u64;
+        let source = copy_buffer(gpu, bytes)?;
+        let destination = copy_buffer(gpu, bytes)?;
+        let identity = (
+            Tensor::from_buffer(gpu, &source, 0, &[elements])?,
+            Tensor::from_buffer(gpu, &destination, 0, &[elements])?,
+        );
+        Ok(Self {
+            source,
+            destination,
+            bytes,
+            identity,
+        })
+    }
+}
+
 fn copy_buffer(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
     Ok(gpu.capture("allocating the copy baseline", || {
         gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgpu-activations bench copy"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            size: bytes,
+            usage: wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         })
     })?)
