@@ -56,6 +56,13 @@ enum Command {
         /// Timed GPU samples per figure (default 5 with --quick, else 11).
         #[arg(long)]
         samples: Option<usize>,
+        /// Run once per kernel layout and write a markdown report
+        /// (`bench.md`: adapter, driver, limits, each layout's table and
+        /// targets, the layouts side by side) with each layout's CSV, JSON
+        /// and plot into this directory. `scripts/gpu-report.sh` adds the
+        /// test results.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
@@ -75,7 +82,8 @@ fn main() -> ExitCode {
             ops,
             log2_sizes,
             samples,
-        } => run_bench(quick, out, ops, log2_sizes, samples),
+            report,
+        } => run_bench(quick, out, ops, log2_sizes, samples, report),
     };
     match outcome {
         Ok(code) => code,
@@ -183,8 +191,8 @@ fn run_bench(
     ops: Option<Vec<String>>,
     log2_sizes: Option<Vec<u32>>,
     samples: Option<usize>,
+    report_dir: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let gpu = Gpu::new()?;
     let mut config = if quick {
         bench::Config::quick()
     } else {
@@ -207,8 +215,64 @@ fn run_bench(
     if let Some(exponents) = log2_sizes {
         config.sizes = exponents.iter().map(|&e| 1usize << e).collect();
     }
+    let options = GpuOptions::from_env()?;
+    let variants = match report_dir {
+        Some(_) => layouts(&options),
+        None => vec![(None, options)],
+    };
+    let mut runs = Vec::new();
+    for (layout, options) in variants {
+        let gpu = Gpu::with_options(&options)?;
+        let (report, targets) = bench_on(&gpu, &config)?;
+        let dir = match (&out, &report_dir, &layout) {
+            (_, Some(dir), Some(layout)) => Some(dir.join(layout)),
+            (Some(dir), _, _) => Some(dir.clone()),
+            _ => None,
+        };
+        if let Some(dir) = dir {
+            match report.write(&dir) {
+                Ok(paths) => {
+                    for path in paths {
+                        println!("wrote {}", path.display());
+                    }
+                }
+                Err(error) => {
+                    eprintln!("error: writing {}: {error}", dir.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        runs.push(bench::LayoutRun {
+            layout: layout.unwrap_or_else(|| "default".to_string()),
+            info: gpu.info().to_string(),
+            report,
+            targets,
+        });
+    }
+    if let Some(dir) = report_dir {
+        let path = dir.join("bench.md");
+        if let Err(error) = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, bench::markdown(&runs)))
+        {
+            eprintln!("error: writing {}: {error}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `options` once per kernel layout, each named as
+/// `WGPU_ACTIVATIONS_LAYOUT` names it.
+fn layouts(options: &GpuOptions) -> Vec<(Option<String>, GpuOptions)> {
+    vec![(Some("default".to_string()), options.clone())]
+}
+
+/// The table, the small-ops comparison and the targets of `config` on
+/// `gpu`, printed as they come.
+fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<bench::Target>)> {
     let info = gpu.info();
-    let (_, skipped) = config.sizes_for(&gpu);
+    let (_, skipped) = config.sizes_for(gpu);
     println!(
         "{} ({:?}), kernels {}, {} CPU threads{}",
         info.name,
@@ -224,7 +288,7 @@ fn run_bench(
             )
         }
     );
-    let report = bench::run(&gpu, &config, |m| {
+    let report = bench::run(gpu, config, |m| {
         eprintln!(
             "  {:<26} {:>9} elements: {:>8.2} GB/s, {:.2}x copy",
             m.op,
@@ -242,36 +306,19 @@ fn run_bench(
         0.9
     };
     let target_elements = bench::TARGET_ELEMENTS;
+    let mut targets = Vec::new();
     if BenchOp::largest_binding(target_elements) <= info.max_storage_buffer_binding_size {
-        let targets = bench::measure_targets(
-            &gpu,
-            target_elements,
-            required,
-            config.gpu_samples.max(9),
-            config.min_sample,
-        )?;
+        let samples = config.gpu_samples.max(9);
+        targets =
+            bench::measure_targets(gpu, target_elements, required, samples, config.min_sample)?;
         println!(
-            "targets at {target_elements} elements (median of {} back-to-back ratios of alternating samples):",
-            config.gpu_samples.max(9)
+            "targets at {target_elements} elements (median of {samples} back-to-back ratios of alternating samples):"
         );
         for target in &targets {
             println!("{}", target.line());
         }
     }
-    if let Some(dir) = out {
-        match report.write(&dir) {
-            Ok(paths) => {
-                for path in paths {
-                    println!("wrote {}", path.display());
-                }
-            }
-            Err(error) => {
-                eprintln!("error: writing {}: {error}", dir.display());
-                return Ok(ExitCode::from(2));
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((report, targets))
 }
 
 fn truncate(text: &str, width: usize) -> String {

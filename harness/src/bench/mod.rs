@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod gpu_report;
 mod measurement;
 mod plot;
 mod recording;
@@ -40,6 +41,7 @@ mod targets;
 mod timer;
 mod workload;
 
+pub use gpu_report::{LayoutRun, markdown};
 pub use measurement::{KernelTimer, Measurement, Report, gigabytes_per_second};
 pub use plot::plot_svg;
 pub use recording::{RecordingCosts, measure_recording};
