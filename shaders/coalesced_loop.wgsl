@@ -20,8 +20,9 @@
 // pays for is work per vector, and this layout adds some: a chunk's mask
 // word is now spread over eight invocations and must be assembled (below),
 // and the per-chunk state (`begin_chunk`: a column, a mask word) is set up
-// for every vector instead of once per eight. benches/README.md has the
-// measurements.
+// for every vector instead of once per eight. Measured on lavapipe and
+// llvmpipe, every op ran at 0.3x to 0.8x its chunked speed (benches/README.md,
+// "Layouts"), so CPU adapters keep chunk_loop.wgsl.
 //
 // The kernel's parts are those of chunk_loop.wgsl (see its header), used
 // unchanged: `begin_chunk(v / CHUNK_VECTORS, v)` starts the state at vector
