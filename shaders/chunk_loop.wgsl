@@ -1,15 +1,28 @@
-// The one loop of every element-wise kernel. Each invocation handles
+// The one loop of every element-wise kernel in the chunked layout (CPU
+// adapters; coalesced_loop.wgsl is the GPUs'). Each invocation handles
 // CHUNKS_PER_INVOCATION chunks of 32 elements (8 vectors, one mask word);
 // neighbouring invocations take neighbouring chunks (`chunk_index`).
 //
-// The kernel's own part, composed before this file, supplies:
+// Why CPU adapters want this: lavapipe and llvmpipe run a workgroup's
+// invocations as the lanes of SIMD registers and load each lane's vector
+// separately, so which invocation reads which address costs nothing, while
+// work per vector does. Here an invocation owns a whole mask word (no
+// exchange between invocations: no barrier, no shuffle) and sets up a
+// chunk's state (`begin_chunk`: a column, a mask word read) once per eight
+// vectors. On a GPU the same layout makes each load instruction of a
+// subgroup touch one 128-byte line per invocation; see coalesced_loop.wgsl.
+//
+// The kernel's own part, composed before this file, supplies (and
+// coalesced_loop.wgsl uses the same functions):
 //   fn element_count() -> u32                  elements of the dispatch;
 //   struct Chunk                               per-chunk state (a column, a mask word);
 //   fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk;
-//       (both from stateless_chunk.wgsl for a kernel that needs none)
+//       the state of chunk `chunk` from vector `first_vector` on (here the
+//       chunk's first vector; in the coalesced layout the one vector it is
+//       used for), both from stateless_chunk.wgsl for a kernel that needs none;
 //   fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool>
-//       reads and writes vector `v` (`lane` = v - first_vector, 0..7) and
-//       returns its four mask bits;
+//       reads and writes vector `v` (`lane` = v % 8, its place in its
+//       chunk) and returns its four mask bits;
 // and mask_out.wgsl or no_mask_out.wgsl supplies `end_chunk`, which stores
 // the chunk's mask word or drops it (the compiler then drops the bits too).
 //

@@ -12,9 +12,10 @@
 // result does not depend on the hardware's default NaN.
 //
 // Element-wise kernels work in chunks of 32 elements (CHUNK_ELEMENTS): eight
-// `vec4<u32>` loads and stores, and exactly one word of the 1-bit mask, so an
-// invocation packs whole mask words on its own (no atomics, no barriers).
-// Their one loop is chunk_loop.wgsl. Their data is bound as whole vectors;
+// `vec4<u32>` loads and stores, and exactly one word of the 1-bit mask. Their
+// loop is chunk_loop.wgsl, where an invocation packs whole mask words on its
+// own (no atomics, no barriers), or coalesced_loop.wgsl, where eight
+// neighbouring invocations share a chunk. Their data is bound as whole vectors;
 // the last vector may run into the buffer's padding (the host pads every
 // tensor to 16 bytes), which they process like data and nothing reads back.
 // The element count comes from `Params::len` where a kernel needs it exactly

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::kernels::prelude::UNIFORM_BIAS_COLUMNS;
-use crate::pipeline::{KernelShape, Pipelines};
+use crate::pipeline::{KernelLayout, KernelShape, KernelVariant, MaskWords, Pipelines};
 use crate::readback::ReadbackPool;
 use crate::upload::UploadPool;
 
@@ -32,6 +32,15 @@ pub struct GpuOptions {
     /// Whether the fused bias kernels read the bias from a uniform buffer
     /// (see shaders/bias_uniform.wgsl); `None`: on CPU adapters only.
     pub uniform_bias: Option<bool>,
+    /// The element-wise kernels' layout; `None` picks it from the adapter's
+    /// type ([`KernelLayout::for_device_type`]).
+    pub kernel_layout: Option<KernelLayout>,
+    /// How the coalesced kernels assemble mask words; `None`: with subgroup
+    /// shuffles where the device has [`wgpu::Features::SUBGROUP`] and
+    /// subgroups of at least 8 lanes, in workgroup memory elsewhere.
+    /// [`MaskWords::Subgroup`] on a device without the feature is
+    /// [`Error::InvalidOption`].
+    pub mask_words: Option<MaskWords>,
 }
 
 impl Default for GpuOptions {
@@ -42,15 +51,18 @@ impl Default for GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             kernel_shape: None,
             uniform_bias: None,
+            kernel_layout: None,
+            mask_words: None,
         }
     }
 }
 
 impl GpuOptions {
     /// Options from `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`,
-    /// `WGPU_ACTIVATIONS_KERNEL_SHAPE` (e.g. `64x2`, see [`KernelShape`]) and
+    /// `WGPU_ACTIVATIONS_KERNEL_SHAPE` (e.g. `64x2`, see [`KernelShape`]),
     /// `WGPU_ACTIVATIONS_UNIFORM_BIAS` (`1` or `0`, see
-    /// [`GpuOptions::uniform_bias`]).
+    /// [`GpuOptions::uniform_bias`]) and `WGPU_ACTIVATIONS_LAYOUT` (`chunked`
+    /// or `coalesced`, see [`KernelLayout`]).
     ///
     /// Unlike wgpu's own helper, an unknown backend name is an error rather
     /// than a warning followed by "no backend at all".
@@ -92,6 +104,16 @@ impl GpuOptions {
                     });
                 }
             });
+        }
+        if let Ok(value) = std::env::var("WGPU_ACTIVATIONS_LAYOUT") {
+            let Some(layout) = KernelLayout::from_name(&value) else {
+                return Err(Error::InvalidOption {
+                    name: "WGPU_ACTIVATIONS_LAYOUT",
+                    value,
+                    expected: "chunked or coalesced",
+                });
+            };
+            options.kernel_layout = Some(layout);
         }
         Ok(options)
     }
@@ -147,6 +169,9 @@ pub struct GpuInfo {
     /// Whether the fused bias kernels read a bias of up to 16384 columns
     /// from a uniform buffer (wider ones always from storage).
     pub uniform_bias: bool,
+    /// The element-wise kernels' layout and, for the coalesced one, how they
+    /// assemble mask words ([`KernelVariant::CHUNKED`] for the chunked one).
+    pub kernel_variant: KernelVariant,
 }
 
 impl GpuInfo {
@@ -156,6 +181,7 @@ impl GpuInfo {
         features: wgpu::Features,
         kernel_shape: KernelShape,
         uniform_bias: bool,
+        kernel_variant: KernelVariant,
     ) -> Self {
         Self {
             name: info.name,
@@ -170,6 +196,7 @@ impl GpuInfo {
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             kernel_shape,
             uniform_bias,
+            kernel_variant,
         }
     }
 }
@@ -200,7 +227,8 @@ impl fmt::Display for GpuInfo {
         writeln!(f, "timestamps: {}", self.timestamp_query)?;
         write!(
             f,
-            "kernels:   {} threads per workgroup, {} chunks of 32 elements per thread, bias from {} buffer",
+            "kernels:   {} layout, {} threads per workgroup, {} chunks of 32 elements per thread, bias from {} buffer",
+            self.kernel_variant,
             self.kernel_shape.workgroup_size,
             self.kernel_shape.chunks_per_invocation,
             if self.uniform_bias {
@@ -296,7 +324,9 @@ impl Gpu {
                 adapter: adapter_info.name,
             });
         }
-        let wanted_features = wgpu::Features::TIMESTAMP_QUERY;
+        // SUBGROUP only lets the coalesced masked kernels assemble their
+        // words with shuffles (`GpuOptions::mask_words`).
+        let wanted_features = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-activations"),
@@ -336,8 +366,10 @@ impl Gpu {
     /// device's error handler and device-lost callback stay the owner's: this
     /// crate captures its own errors with error scopes.
     ///
-    /// It takes [`GpuOptions::default`]'s kernel options (the kernel shape
-    /// and the uniform bias chosen by the adapter's type) and reads no
+    /// It takes [`GpuOptions::default`]'s kernel options (the kernel shape,
+    /// the uniform bias and the layout chosen by the adapter's type, subgroup
+    /// mask words where the device was opened with
+    /// [`wgpu::Features::SUBGROUP`]) and reads no
     /// environment variable; [`from_device_with_options`](Gpu::from_device_with_options)
     /// takes others, `GpuOptions::from_env()?` included.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
@@ -345,8 +377,10 @@ impl Gpu {
     }
 
     /// [`from_device`](Gpu::from_device) with the kernel options of
-    /// `options`: [`kernel_shape`](GpuOptions::kernel_shape) and
-    /// [`uniform_bias`](GpuOptions::uniform_bias). Its adapter-choosing
+    /// `options`: [`kernel_shape`](GpuOptions::kernel_shape),
+    /// [`uniform_bias`](GpuOptions::uniform_bias),
+    /// [`kernel_layout`](GpuOptions::kernel_layout) and
+    /// [`mask_words`](GpuOptions::mask_words). Its adapter-choosing
     /// fields (backends, adapter name, power preference) do not apply to a
     /// device that already exists and are ignored.
     ///
@@ -396,8 +430,16 @@ impl Gpu {
         shape.validate(&limits)?;
         let uniform_bias = options.uniform_bias.unwrap_or(is_cpu)
             && limits.max_uniform_buffer_binding_size >= UNIFORM_BIAS_BYTES;
-        let info = GpuInfo::new(adapter, &limits, device.features(), shape, uniform_bias);
-        let pipelines = Pipelines::new(device.clone(), shape);
+        let variant = kernel_variant(options, &adapter, device.features())?;
+        let info = GpuInfo::new(
+            adapter,
+            &limits,
+            device.features(),
+            shape,
+            uniform_bias,
+            variant,
+        );
+        let pipelines = Pipelines::new(device.clone(), shape, variant);
         Ok(Self {
             inner: Arc::new(Inner {
                 device,
@@ -654,6 +696,38 @@ impl Gpu {
             Err(_) => Err(Error::DeviceLost("device-lost state poisoned".to_string())),
         }
     }
+}
+
+/// The element-wise kernels' variant on a device: the options', else the
+/// adapter type's layout, with subgroup mask words where the device has the
+/// feature and subgroups of at least 8 lanes (a chunk's eight invocations
+/// exchange their nibbles within one subgroup).
+fn kernel_variant(
+    options: &GpuOptions,
+    adapter: &wgpu::AdapterInfo,
+    features: wgpu::Features,
+) -> Result<KernelVariant> {
+    let has_subgroups = features.contains(wgpu::Features::SUBGROUP);
+    let mask_words = match options.mask_words {
+        Some(MaskWords::Subgroup) if !has_subgroups => {
+            return Err(Error::InvalidOption {
+                name: "GpuOptions::mask_words",
+                value: MaskWords::Subgroup.to_string(),
+                expected: "workgroup memory on a device without the SUBGROUP feature",
+            });
+        }
+        Some(mask_words) => mask_words,
+        None if has_subgroups && adapter.subgroup_min_size >= 8 => MaskWords::Subgroup,
+        None => MaskWords::Workgroup,
+    };
+    let layout = options
+        .kernel_layout
+        .unwrap_or(KernelLayout::for_device_type(adapter.device_type));
+    Ok(match layout {
+        // Its invocations own whole words: nothing to assemble.
+        KernelLayout::Chunked => KernelVariant::CHUNKED,
+        KernelLayout::Coalesced => KernelVariant { layout, mask_words },
+    })
 }
 
 fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {

@@ -144,7 +144,7 @@ pub use layout::BufferLayout;
 pub use mask::Mask;
 pub use op::{Expected, HostInputs, Op, OpTensors};
 pub use ops::bias_gradient_error_bound;
-pub use pipeline::KernelShape;
+pub use pipeline::{KernelLayout, KernelShape, KernelVariant, MaskWords};
 pub use prepared::{PreparedBatch, PreparedOp};
 pub use readback::PendingDownload;
 pub use tensor::Tensor;

@@ -117,6 +117,146 @@ impl std::str::FromStr for KernelShape {
     }
 }
 
+/// Which invocation takes which vector in the element-wise kernels. Results
+/// are the same bits in both layouts.
+///
+/// [`KernelLayout::for_device_type`] picks it from the adapter's type; set
+/// another with [`GpuOptions::kernel_layout`](crate::GpuOptions::kernel_layout)
+/// or the `WGPU_ACTIVATIONS_LAYOUT` variable (`chunked` or `coalesced`).
+///
+/// ```
+/// use wgpu_activations::KernelLayout;
+/// assert_eq!(KernelLayout::from_name("coalesced"), Some(KernelLayout::Coalesced));
+/// assert_eq!(KernelLayout::for_device_type(wgpu::DeviceType::Cpu), KernelLayout::Chunked);
+/// assert_eq!(KernelLayout::Coalesced.to_string(), "coalesced");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelLayout {
+    /// Each invocation walks whole 32-element chunks (eight vectors and
+    /// their mask word) on its own (`shaders/chunk_loop.wgsl`): for CPU
+    /// adapters, which run invocations as SIMD lanes and gain nothing from
+    /// neighbouring invocations reading neighbouring addresses, while a
+    /// chunk's mask word needs no exchange between invocations.
+    Chunked,
+    /// Consecutive invocations take consecutive vectors
+    /// (`shaders/coalesced_loop.wgsl`), so a subgroup's load is one
+    /// contiguous run of memory: for GPUs. A chunk's mask word is assembled
+    /// from eight invocations, with subgroup shuffles or in workgroup memory
+    /// ([`MaskWords`]).
+    Coalesced,
+}
+
+impl KernelLayout {
+    /// The layout for a kind of device: [`Chunked`](Self::Chunked) for a CPU
+    /// device, [`Coalesced`](Self::Coalesced) for GPUs (discrete,
+    /// integrated, virtual, other).
+    pub fn for_device_type(device_type: wgpu::DeviceType) -> Self {
+        if device_type == wgpu::DeviceType::Cpu {
+            Self::Chunked
+        } else {
+            Self::Coalesced
+        }
+    }
+
+    /// The layout named `name` (`chunked` or `coalesced`, any case), as
+    /// `WGPU_ACTIVATIONS_LAYOUT` takes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_lowercase().as_str() {
+            "chunked" => Some(Self::Chunked),
+            "coalesced" => Some(Self::Coalesced),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KernelLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chunked => "chunked",
+            Self::Coalesced => "coalesced",
+        })
+    }
+}
+
+/// How the coalesced kernels that save a mask assemble each mask word from
+/// the nibbles of the eight invocations that share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaskWords {
+    /// In workgroup memory, two barriers per round of the workgroup's chunks
+    /// (`shaders/mask_words_workgroup.wgsl`): any device.
+    Workgroup,
+    /// With subgroup shuffles, no barrier (`shaders/mask_words_subgroup.wgsl`):
+    /// devices with [`wgpu::Features::SUBGROUP`].
+    Subgroup,
+}
+
+impl std::fmt::Display for MaskWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Workgroup => "workgroup memory",
+            Self::Subgroup => "subgroup shuffles",
+        })
+    }
+}
+
+/// Which modules the element-wise kernels are composed of: the layout and,
+/// for the coalesced one, how mask words are assembled (ignored by the
+/// chunked layout, whose invocations own whole words).
+///
+/// ```
+/// use wgpu_activations::{KernelLayout, KernelVariant, MaskWords};
+/// let variant = KernelVariant { layout: KernelLayout::Coalesced, mask_words: MaskWords::Workgroup };
+/// assert!(KernelVariant::all().contains(&variant));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KernelVariant {
+    /// Which invocation takes which vector.
+    pub layout: KernelLayout,
+    /// How the coalesced layout assembles mask words.
+    pub mask_words: MaskWords,
+}
+
+impl KernelVariant {
+    /// The chunked layout (mask words need no assembly).
+    pub const CHUNKED: KernelVariant = KernelVariant {
+        layout: KernelLayout::Chunked,
+        mask_words: MaskWords::Workgroup,
+    };
+
+    /// Every distinct variant: chunked, and coalesced with each way of
+    /// assembling mask words.
+    pub fn all() -> [KernelVariant; 3] {
+        [
+            Self::CHUNKED,
+            KernelVariant {
+                layout: KernelLayout::Coalesced,
+                mask_words: MaskWords::Workgroup,
+            },
+            KernelVariant {
+                layout: KernelLayout::Coalesced,
+                mask_words: MaskWords::Subgroup,
+            },
+        ]
+    }
+
+    /// Whether the masked kernels' modules use subgroup operations (and so
+    /// need [`wgpu::Features::SUBGROUP`]).
+    pub fn uses_subgroups(self) -> bool {
+        self.layout == KernelLayout::Coalesced && self.mask_words == MaskWords::Subgroup
+    }
+}
+
+impl std::fmt::Display for KernelVariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.layout {
+            KernelLayout::Chunked => write!(f, "{}", self.layout),
+            KernelLayout::Coalesced => {
+                write!(f, "{} (mask words in {})", self.layout, self.mask_words)
+            }
+        }
+    }
+}
+
 /// A compiled kernel: its pipeline, the layout its bind groups follow and
 /// the shape it was built with.
 #[derive(Debug)]
@@ -130,16 +270,20 @@ pub(crate) struct CompiledKernel {
 pub(crate) struct Pipelines {
     device: wgpu::Device,
     shape: KernelShape,
+    variant: KernelVariant,
     modules: Mutex<HashMap<Vec<&'static str>, wgpu::ShaderModule>>,
     kernels: Mutex<HashMap<(&'static str, u32), Arc<CompiledKernel>>>,
 }
 
 impl Pipelines {
-    /// Pipelines whose element-wise kernels follow `shape` (validated by the caller).
-    pub fn new(device: wgpu::Device, shape: KernelShape) -> Self {
+    /// Pipelines whose element-wise kernels follow `shape` (validated by the
+    /// caller) in `variant` (which the device supports). Both are fixed for
+    /// the cache's life, so a kernel's name and kind identify its pipeline.
+    pub fn new(device: wgpu::Device, shape: KernelShape, variant: KernelVariant) -> Self {
         Self {
             device,
             shape,
+            variant,
             modules: Mutex::new(HashMap::new()),
             kernels: Mutex::new(HashMap::new()),
         }
@@ -209,13 +353,15 @@ impl Pipelines {
 
     fn module(&self, kernel: Kernel) -> Result<wgpu::ShaderModule> {
         let mut modules = self.modules.lock().map_err(|_| poisoned(kernel.name))?;
-        let module = modules.entry(kernel.module_key()).or_insert_with(|| {
-            self.device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name),
-                    source: wgpu::ShaderSource::Wgsl(kernel.module_source().into()),
-                })
-        });
+        let module = modules
+            .entry(kernel.module_key(self.variant))
+            .or_insert_with(|| {
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.module_source(self.variant).into()),
+                    })
+            });
         Ok(module.clone())
     }
 }
@@ -252,13 +398,13 @@ mod tests {
         entry_point: "main",
         bindings: &[],
         kinds: Kinds::Fixed,
-        layout: Layout::Chunked,
+        layout: Layout::Elementwise,
     };
 
     #[test]
     fn broken_wgsl_is_a_shader_compilation_error_not_a_panic() {
         let Some(device) = device() else { return };
-        let pipelines = Pipelines::new(device, KernelShape::GPU);
+        let pipelines = Pipelines::new(device, KernelShape::GPU, KernelVariant::CHUNKED);
         let error = pipelines
             .build(&BROKEN, Kind::fixed())
             .expect_err("a type error must not compile");
@@ -277,16 +423,23 @@ mod tests {
     #[test]
     fn every_kernel_compiles_and_is_cached() {
         let Some(device) = device() else { return };
-        let pipelines = Pipelines::new(device, KernelShape::CPU);
-        for &kernel in KERNELS {
-            for kind in kernel.kinds() {
-                let first = pipelines.get(kernel, kind).unwrap();
-                let second = pipelines.get(kernel, kind).unwrap();
-                assert!(
-                    Arc::ptr_eq(&first, &second),
-                    "{} {kind:?} compiled twice",
-                    kernel.name
-                );
+        let supported = device.features().contains(wgpu::Features::SUBGROUP);
+        for variant in KernelVariant::all() {
+            if variant.uses_subgroups() && !supported {
+                eprintln!("{variant}: skipped, the device has no SUBGROUP feature");
+                continue;
+            }
+            let pipelines = Pipelines::new(device.clone(), KernelShape::CPU, variant);
+            for &kernel in KERNELS {
+                for kind in kernel.kinds() {
+                    let first = pipelines.get(kernel, kind).unwrap();
+                    let second = pipelines.get(kernel, kind).unwrap();
+                    assert!(
+                        Arc::ptr_eq(&first, &second),
+                        "{} {kind:?} ({variant}) compiled twice",
+                        kernel.name
+                    );
+                }
             }
         }
     }

@@ -143,7 +143,10 @@ fn run_check(size: usize, seed: u64, backends: Option<&str>) -> Result<ExitCode>
     for options in &runs {
         let gpu = Gpu::with_options(options)?;
         let info = gpu.info();
-        println!("\n{:?}: {} ({})", info.backend, info.name, info.driver);
+        println!(
+            "\n{:?}: {} ({}), kernels {} {}",
+            info.backend, info.name, info.driver, info.kernel_variant, info.kernel_shape
+        );
         println!(
             "{:<36} {:>10} {:>10} {:>8} {:>12} {:>9} {:>9}  result",
             "op", "compared", "mismatches", "flushed", "db err/bound", "GPU ms", "CPU ms"
@@ -274,9 +277,10 @@ fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<ben
     let info = gpu.info();
     let (_, skipped) = config.sizes_for(gpu);
     println!(
-        "{} ({:?}), kernels {}, {} CPU threads{}",
+        "{} ({:?}), kernels {} {}, {} CPU threads{}",
         info.name,
         info.backend,
+        info.kernel_variant,
         info.kernel_shape,
         config.threads,
         if skipped.is_empty() {

@@ -18,6 +18,7 @@ pub(crate) mod prelude;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::pipeline::{KernelLayout, KernelVariant, MaskWords};
 
 /// One WGSL file under `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,8 +39,12 @@ macro_rules! part {
 const COMMON: Part = part!("common.wgsl");
 const ACTIVATIONS: Part = part!("activations.wgsl");
 const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
+const COALESCED_LOOP: Part = part!("coalesced_loop.wgsl");
 const MASK_OUT: Part = part!("mask_out.wgsl");
 const NO_MASK_OUT: Part = part!("no_mask_out.wgsl");
+const MASK_WORDS_NONE: Part = part!("mask_words_none.wgsl");
+const MASK_WORDS_WORKGROUP: Part = part!("mask_words_workgroup.wgsl");
+const MASK_WORDS_SUBGROUP: Part = part!("mask_words_subgroup.wgsl");
 const STATELESS_CHUNK: Part = part!("stateless_chunk.wgsl");
 const IDENTITY_PART: Part = part!("identity.wgsl");
 const RELU: Part = part!("relu.wgsl");
@@ -59,8 +64,12 @@ pub(crate) const PARTS: &[Part] = &[
     COMMON,
     ACTIVATIONS,
     CHUNK_LOOP,
+    COALESCED_LOOP,
     MASK_OUT,
     NO_MASK_OUT,
+    MASK_WORDS_NONE,
+    MASK_WORDS_WORKGROUP,
+    MASK_WORDS_SUBGROUP,
     STATELESS_CHUNK,
     IDENTITY_PART,
     RELU,
@@ -88,10 +97,12 @@ pub(crate) enum Kinds {
 /// How a kernel spreads its work, and so how its operands are bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// `chunk_loop.wgsl`: 32-element chunks, the workgroup size and chunks
-    /// per invocation of the device's [`KernelShape`](crate::KernelShape);
-    /// data bound as whole 16-byte vectors.
-    Chunked,
+    /// Element-wise: 32-element chunks, the workgroup size and chunks per
+    /// invocation of the device's [`KernelShape`](crate::KernelShape), walked
+    /// by `chunk_loop.wgsl` or `coalesced_loop.wgsl` as the device's
+    /// [`KernelLayout`](crate::KernelLayout) says; data bound as whole
+    /// 16-byte vectors.
+    Elementwise,
     /// Workgroups of [`prelude::WORKGROUP_SIZE`] over rows and columns (the
     /// bias-gradient kernels, whose summation order depends on it); data
     /// bound exactly.
@@ -132,7 +143,7 @@ pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y")],
     kinds: Kinds::Fixed,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
@@ -141,7 +152,7 @@ pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "xy")],
     kinds: Kinds::Fixed,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
@@ -150,7 +161,7 @@ pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params")],
     kinds: Kinds::Activations,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
@@ -159,7 +170,7 @@ pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params"), (3, "mask_out")],
     kinds: Kinds::Activations,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
@@ -168,7 +179,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "mask_in"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
@@ -182,7 +193,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
@@ -191,7 +202,7 @@ pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params")],
     kinds: Kinds::ActivationsAndIdentity,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
@@ -200,7 +211,7 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params"), (3, "mask_out")],
     kinds: Kinds::Activations,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 /// [`BIAS_ACTIVATION_FORWARD`] reading the bias from a uniform buffer (CPU
@@ -269,20 +280,58 @@ impl KernelSpec {
         }
     }
 
-    /// The WGSL wgpu compiles for this kernel.
-    pub fn module_source(&self) -> String {
+    /// The kernel's own parts in `variant`: an element-wise kernel in the
+    /// coalesced layout runs `coalesced_loop.wgsl` instead of
+    /// `chunk_loop.wgsl`, with the mask-word part for its mask (none, or
+    /// the variant's; the subgroup one declares the mask binding itself).
+    /// The kernel parts proper are the same in both layouts.
+    pub fn parts(&self, variant: KernelVariant) -> Vec<Part> {
+        if self.layout != Layout::Elementwise || variant.layout == KernelLayout::Chunked {
+            return self.parts.to_vec();
+        }
+        let mut parts = Vec::with_capacity(self.parts.len() + 1);
+        for &part in self.parts {
+            if part == CHUNK_LOOP {
+                parts.push(COALESCED_LOOP);
+            } else if part == NO_MASK_OUT {
+                parts.push(MASK_WORDS_NONE);
+            } else if part == MASK_OUT {
+                match variant.mask_words {
+                    MaskWords::Workgroup => parts.extend([MASK_OUT, MASK_WORDS_WORKGROUP]),
+                    MaskWords::Subgroup => parts.push(MASK_WORDS_SUBGROUP),
+                }
+            } else {
+                parts.push(part);
+            }
+        }
+        parts
+    }
+
+    /// The WGSL wgpu compiles for this kernel in `variant`.
+    pub fn module_source(&self, variant: KernelVariant) -> String {
+        // No `enable subgroups;` for the subgroup mask words: naga 30 refuses
+        // the directive ("not yet implemented") and takes subgroup builtins
+        // without it, under the SUBGROUP capability that wgpu grants a
+        // device with the feature.
         let mut source = prelude::source();
-        for part in [COMMON, ACTIVATIONS].iter().chain(self.parts) {
+        for part in [COMMON, ACTIVATIONS].iter().chain(&self.parts(variant)) {
             source.push_str(&format!("\n// ---- shaders/{} ----\n", part.name));
             source.push_str(part.source);
         }
         source
     }
 
-    /// The names of the parts, which identify the module (kernels with the
-    /// same parts share one).
-    pub fn module_key(&self) -> Vec<&'static str> {
-        self.parts.iter().map(|part| part.name).collect()
+    /// Whether the module in `variant` uses subgroup operations, and so
+    /// needs [`wgpu::Features::SUBGROUP`].
+    pub fn uses_subgroups(&self, variant: KernelVariant) -> bool {
+        self.parts(variant).contains(&MASK_WORDS_SUBGROUP)
+    }
+
+    /// The names of the parts in `variant`, which identify the module
+    /// (kernels with the same parts share one; the parts say the layout and
+    /// the mask-word variant).
+    pub fn module_key(&self, variant: KernelVariant) -> Vec<&'static str> {
+        self.parts(variant).iter().map(|part| part.name).collect()
     }
 }
 
@@ -366,24 +415,29 @@ pub struct KernelModule {
     /// The pipeline-overridable constants of each pipeline the crate builds
     /// from the module (one per activation kind), by name.
     pub pipelines: Vec<Vec<(&'static str, f64)>>,
+    /// Whether the module uses subgroup operations: it needs
+    /// [`wgpu::Features::SUBGROUP`] (naga's `SUBGROUP` capability) and, in
+    /// each backend's language, a version that has them.
+    pub subgroups: bool,
 }
 
 /// Every kernel module the crate compiles, with the constants of each of its
-/// pipelines, the element-wise kernels in `shape`.
+/// pipelines, the element-wise kernels in `shape` and `variant`.
 ///
 /// ```
-/// use wgpu_activations::{KernelShape, kernel_modules};
-/// let modules = kernel_modules(KernelShape::GPU);
+/// use wgpu_activations::{KernelShape, KernelVariant, kernel_modules};
+/// let modules = kernel_modules(KernelShape::GPU, KernelVariant::CHUNKED);
 /// assert!(modules.iter().any(|m| m.name == "activation_forward_mask"));
 /// assert!(modules.iter().all(|m| m.source.contains("struct Params")));
 /// ```
-pub fn kernel_modules(shape: crate::KernelShape) -> Vec<KernelModule> {
+pub fn kernel_modules(shape: crate::KernelShape, variant: KernelVariant) -> Vec<KernelModule> {
     KERNELS
         .iter()
         .map(|kernel| KernelModule {
             name: kernel.name,
             entry_point: kernel.entry_point,
-            source: kernel.module_source(),
+            source: kernel.module_source(variant),
+            subgroups: kernel.uses_subgroups(variant),
             bindings: kernel.bindings,
             pipelines: kernel
                 .kinds()
@@ -403,9 +457,10 @@ mod tests {
     fn names_are_unique_and_every_shader_file_is_a_part() {
         let names: HashSet<_> = KERNELS.iter().map(|k| k.name).collect();
         assert_eq!(names.len(), KERNELS.len());
-        let used: HashSet<&str> = KERNELS
-            .iter()
-            .flat_map(|k| k.parts.iter().map(|p| p.name))
+        let used: HashSet<&str> = KernelVariant::all()
+            .into_iter()
+            .flat_map(|variant| KERNELS.iter().flat_map(move |k| k.parts(variant)))
+            .map(|p| p.name)
             .chain([COMMON.name, ACTIVATIONS.name])
             .collect();
         let listed: HashSet<&str> = PARTS.iter().map(|p| p.name).collect();
@@ -421,6 +476,72 @@ mod tests {
             .collect();
         let listed: HashSet<String> = listed.iter().map(|s| s.to_string()).collect();
         assert_eq!(on_disk, listed, "shaders/ and PARTS differ");
+    }
+
+    #[test]
+    fn coalesced_modules_swap_only_the_loop_and_the_mask_words() {
+        let workgroup = KernelVariant {
+            layout: KernelLayout::Coalesced,
+            mask_words: MaskWords::Workgroup,
+        };
+        let subgroup = KernelVariant {
+            mask_words: MaskWords::Subgroup,
+            ..workgroup
+        };
+        for &kernel in KERNELS {
+            let chunked = kernel.parts(KernelVariant::CHUNKED);
+            assert_eq!(chunked, kernel.parts, "{}", kernel.name);
+            for variant in [workgroup, subgroup] {
+                let parts = kernel.parts(variant);
+                let source = kernel.module_source(variant);
+                if kernel.layout == Layout::Rows {
+                    assert_eq!(parts, kernel.parts, "{}", kernel.name);
+                    assert!(!kernel.uses_subgroups(variant), "{}", kernel.name);
+                    assert!(!source.contains("subgroup"), "{}", kernel.name);
+                    continue;
+                }
+                assert!(!parts.contains(&CHUNK_LOOP), "{}", kernel.name);
+                assert!(parts.contains(&COALESCED_LOOP), "{}", kernel.name);
+                let kept: Vec<Part> = kernel
+                    .parts
+                    .iter()
+                    .copied()
+                    .filter(|p| ![CHUNK_LOOP, MASK_OUT, NO_MASK_OUT].contains(p))
+                    .collect();
+                let kept_now: Vec<Part> = parts
+                    .iter()
+                    .copied()
+                    .filter(|p| kernel.parts.contains(p) && *p != MASK_OUT)
+                    .collect();
+                assert_eq!(kept, kept_now, "{}: the kernel's own parts", kernel.name);
+                let masked = kernel.parts.contains(&MASK_OUT);
+                let words = match (masked, variant.mask_words) {
+                    (false, _) => MASK_WORDS_NONE,
+                    (true, MaskWords::Workgroup) => MASK_WORDS_WORKGROUP,
+                    (true, MaskWords::Subgroup) => MASK_WORDS_SUBGROUP,
+                };
+                assert!(parts.contains(&words), "{} {variant}", kernel.name);
+                let shuffles = source.contains("subgroupShuffleXor(");
+                assert_eq!(
+                    shuffles,
+                    words == MASK_WORDS_SUBGROUP,
+                    "{} {variant}",
+                    kernel.name
+                );
+                assert_eq!(
+                    shuffles,
+                    kernel.uses_subgroups(variant),
+                    "{} {variant}",
+                    kernel.name
+                );
+                assert_ne!(
+                    kernel.module_key(variant),
+                    kernel.module_key(KernelVariant::CHUNKED),
+                    "{}: the module key names the variant",
+                    kernel.name
+                );
+            }
+        }
     }
 
     #[test]

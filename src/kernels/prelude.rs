@@ -152,7 +152,7 @@ pub(crate) fn pipeline_constants(
 /// order (and so the published error bound) depends on it.
 pub(crate) fn effective_shape(kernel: Kernel, shape: KernelShape) -> KernelShape {
     match kernel.layout {
-        Layout::Chunked => shape,
+        Layout::Elementwise => shape,
         Layout::Rows => KernelShape {
             workgroup_size: WORKGROUP_SIZE,
             chunks_per_invocation: 1,

@@ -112,7 +112,7 @@ pub(crate) fn record(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>) -> Resu
     }
     let elements = op.elements as u64;
     // Only the chunked kernels move whole vectors; the others bind exactly.
-    let needs_tail = op.kernel.layout == Layout::Chunked
+    let needs_tail = op.kernel.layout == Layout::Elementwise
         && op.operands.iter().any(|operand| match operand {
             Operand::Input(t) | Operand::Output(t) | Operand::InOut(t) => !t.has_vector_padding(),
             _ => false,

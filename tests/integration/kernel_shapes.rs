@@ -19,7 +19,7 @@
 use std::sync::OnceLock;
 
 use wgpu_activations::cpu::{self, Subnormals};
-use wgpu_activations::{Error, Gpu, GpuOptions, KernelShape, Mask, Tensor};
+use wgpu_activations::{Error, Gpu, GpuOptions, KernelLayout, KernelShape, Mask, Tensor};
 
 use crate::common::sample;
 use crate::common::{
@@ -386,6 +386,10 @@ fn a_wrapped_device_takes_the_kernel_options_it_is_given() {
     let plain = Gpu::from_device(device.clone(), queue.clone()).unwrap();
     let is_cpu = plain.info().device_type == wgpu::DeviceType::Cpu;
     assert_eq!(plain.info().uniform_bias, is_cpu);
+    assert_eq!(
+        plain.info().kernel_variant.layout,
+        KernelLayout::for_device_type(plain.info().device_type)
+    );
     let x_data = sample::activations(3 * 1031, 5);
     let b_data = sample::activations(1031, 6);
     let expected = cpu::bias_forward(wgpu_activations::Activation::Relu, &x_data, &b_data);
@@ -393,15 +397,20 @@ fn a_wrapped_device_takes_the_kernel_options_it_is_given() {
         .into_iter()
         .map(cpu::relu)
         .collect();
-    for (uniform_bias, shape) in [(false, shape(32, 2)), (true, shape(64, 1))] {
+    for (uniform_bias, shape, layout) in [
+        (false, shape(32, 2), KernelLayout::Coalesced),
+        (true, shape(64, 1), KernelLayout::Chunked),
+    ] {
         let options = GpuOptions {
             uniform_bias: Some(uniform_bias),
             kernel_shape: Some(shape),
+            kernel_layout: Some(layout),
             ..GpuOptions::default()
         };
         let gpu = Gpu::from_device_with_options(device.clone(), queue.clone(), &options).unwrap();
         assert_eq!(gpu.info().uniform_bias, uniform_bias);
         assert_eq!(gpu.info().kernel_shape, shape);
+        assert_eq!(gpu.info().kernel_variant.layout, layout);
         let x = Tensor::from_slice_with_shape(&gpu, &x_data, &[3, 1031]).unwrap();
         let b = Tensor::from_slice(&gpu, &b_data).unwrap();
         let y = gpu.bias_relu(&x, &b).unwrap().download().unwrap();

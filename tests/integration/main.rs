@@ -23,6 +23,7 @@ mod compare;
 mod concurrency;
 mod errors;
 mod kernel_shapes;
+mod layouts;
 mod mask_forward;
 mod prepared;
 mod properties;

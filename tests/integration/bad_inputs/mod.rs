@@ -29,8 +29,8 @@ use std::sync::OnceLock;
 
 use wgpu::BufferUsages as U;
 use wgpu_activations::{
-    Activation, Batch, Error, Gpu, GpuOptions, HostInputs, KernelShape, Mask, Op, OpTensors,
-    Result, Tensor, compare, cpu, parse_backends,
+    Activation, Batch, Error, Gpu, GpuOptions, HostInputs, KernelLayout, KernelShape, Mask, Op,
+    OpTensors, Result, Tensor, compare, cpu, parse_backends,
 };
 
 // ---------------------------------------------------------------------------

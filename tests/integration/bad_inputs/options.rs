@@ -142,6 +142,9 @@ fn gpu_options_from_env() {
         ("kernel_shape", "WGPU_ACTIVATIONS_KERNEL_SHAPE", "64"),
         ("kernel_shape_zero", "WGPU_ACTIVATIONS_KERNEL_SHAPE", "0x1"),
         ("uniform_bias", "WGPU_ACTIVATIONS_UNIFORM_BIAS", "yes"),
+        ("layout", "WGPU_ACTIVATIONS_LAYOUT", "fast"),
+        ("layout_chunked", "WGPU_ACTIVATIONS_LAYOUT", "Chunked"),
+        ("layout_coalesced", "WGPU_ACTIVATIONS_LAYOUT", "coalesced"),
         (
             "adapter_name",
             "WGPU_ADAPTER_NAME",
@@ -196,6 +199,20 @@ fn from_env_child() {
             let name = "WGPU_ACTIVATIONS_UNIFORM_BIAS";
             invalid_option(err(GpuOptions::from_env()), name, "yes", expected);
             invalid_option(err(Gpu::new()), name, "yes", expected);
+        }
+        "layout" => {
+            let expected = "chunked or coalesced";
+            let name = "WGPU_ACTIVATIONS_LAYOUT";
+            invalid_option(err(GpuOptions::from_env()), name, "fast", expected);
+            invalid_option(err(Gpu::new()), name, "fast", expected);
+        }
+        "layout_chunked" | "layout_coalesced" => {
+            let layout = match case.as_str() {
+                "layout_chunked" => KernelLayout::Chunked,
+                _ => KernelLayout::Coalesced,
+            };
+            assert_eq!(GpuOptions::from_env().unwrap().kernel_layout, Some(layout));
+            assert_eq!(Gpu::new().unwrap().info().kernel_variant.layout, layout);
         }
         "power_pref" => {
             let error = err(GpuOptions::from_env());

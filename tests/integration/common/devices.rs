@@ -83,7 +83,8 @@ pub fn instance_and_adapter() -> Option<(wgpu::Instance, wgpu::Adapter)> {
 /// same way when there is none) whose device was requested with
 /// `max_storage_buffer_binding_size = bytes`, so that a small tensor is
 /// already larger than one storage binding. Opened once per size per test
-/// binary, through [`Gpu::from_device`].
+/// binary, through [`Gpu::from_device_with_options`] with the kernel options
+/// of the environment (`WGPU_ACTIVATIONS_LAYOUT` among them), as [`gpu`].
 pub fn small_binding_gpu(bytes: u64) -> Option<Gpu> {
     use std::collections::HashMap;
     use std::sync::Mutex;
@@ -102,7 +103,8 @@ pub fn small_binding_gpu(bytes: u64) -> Option<Gpu> {
         ..Default::default()
     }))
     .unwrap_or_else(|error| panic!("a device with {bytes}-byte storage bindings: {error}"));
-    let gpu = Gpu::from_device(device, queue).unwrap();
+    let options = GpuOptions::from_env().unwrap();
+    let gpu = Gpu::from_device_with_options(device, queue, &options).unwrap();
     assert_eq!(gpu.info().max_storage_buffer_binding_size, bytes);
     opened.insert(bytes, gpu.clone());
     Some(gpu)
