@@ -147,6 +147,9 @@ pub enum KernelLayout {
 }
 
 impl KernelLayout {
+    /// Every layout.
+    pub const ALL: [KernelLayout; 2] = [KernelLayout::Chunked, KernelLayout::Coalesced];
+
     /// The layout for a kind of device: [`Chunked`](Self::Chunked) for a CPU
     /// device, [`Coalesced`](Self::Coalesced) for GPUs (discrete,
     /// integrated, virtual, other).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wgpu_activations::{Gpu, GpuOptions, Op, parse_backends};
+use wgpu_activations::{Gpu, GpuOptions, KernelLayout, Op, parse_backends};
 use wgpu_activations_harness::bench::{self, BenchOp};
 use wgpu_activations_harness::{Result, check, sample};
 
@@ -268,7 +268,16 @@ fn run_bench(
 /// `options` once per kernel layout, each named as
 /// `WGPU_ACTIVATIONS_LAYOUT` names it.
 fn layouts(options: &GpuOptions) -> Vec<(Option<String>, GpuOptions)> {
-    vec![(Some("default".to_string()), options.clone())]
+    KernelLayout::ALL
+        .into_iter()
+        .map(|layout| {
+            let options = GpuOptions {
+                kernel_layout: Some(layout),
+                ..options.clone()
+            };
+            (Some(layout.to_string()), options)
+        })
+        .collect()
 }
 
 /// The table, the small-ops comparison and the targets of `config` on

@@ -134,7 +134,7 @@ pub(crate) static IDENTITY: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y")],
     kinds: Kinds::Fixed,
-    layout: Layout::Chunked,
+    layout: Layout::Elementwise,
 };
 
 pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
