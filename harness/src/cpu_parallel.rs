@@ -67,9 +67,10 @@ use rules::{Rule, WORD, add, with_rule};
 /// task owns whole mask words.
 pub const CHUNK: usize = 1 << 14;
 
-/// Elements of `dx` per tile of [`bias_backward`]: `dx` is written, then
-/// summed by columns, one tile at a time, so the sums read it from cache.
-const TILE: usize = 1 << 18;
+/// Elements of `dx` per tile of [`bias_backward`] (256 KiB): `dx` is
+/// written, then summed by columns, one tile at a time, so the sums read it
+/// from L2 (2^16 ran at 1.0-1.1x the one-thread memcpy, 2^18 at 0.8-0.95x).
+const TILE: usize = 1 << 16;
 
 /// The number of threads the machine can run at once
 /// ([`std::thread::available_parallelism`]), or 1 if it cannot tell.
@@ -431,10 +432,25 @@ pub fn bias_backward(
 
 /// [`bias_backward`] into `dx` and `db`; `cols` is `db.len()`.
 ///
-/// `dx` is written a tile of whole rows at a time, over chunks of
-/// contiguous elements in parallel, and each tile's rows then added to the
-/// f64 column sums, over blocks of columns in parallel, while it is in
-/// cache.
+/// `dx` is written a tile of whole rows at a time, and each tile's rows
+/// then added to the f64 column sums while it is in cache (L2). On more than
+/// two threads the two are a pipeline of two threads: one writes the tiles
+/// in order, the other sums each as it is handed over, so each column is
+/// still summed row by row. On two threads or fewer it is one loop on the
+/// calling thread, the fastest of everything tried on the 2-core machine
+/// (at 2^24, against the memcpy on 2 threads in the same run):
+/// - one loop: 0.75-1.0x;
+/// - the pipeline of two threads: 15-30% slower than one loop (each tile
+///   is read by the other core, from this one's cache);
+/// - columns split over the threads (the only split of the sums that keeps
+///   them bit-identical, each thread reading a run of every row, a page
+///   apart): 0.2-0.35x;
+/// - tiles written by every thread, then summed by blocks of columns in
+///   parallel (two joins per tile, each thread reading across rows):
+///   0.5-0.8x.
+///
+/// The pipeline is kept for machines with more cores, where it was not
+/// measured.
 ///
 /// # Panics
 /// As [`bias_backward`], and if `dx.len() != dy.len()`.
@@ -453,26 +469,64 @@ pub fn bias_backward_into(
     let mut sums = vec![0.0f64; cols];
     if cols > 0 {
         let tile = cols * (TILE / cols).max(1);
-        with_rule!(activation, rule => on_threads(threads, |parallel| {
-            for (t, dx) in dx.chunks_mut(tile).enumerate() {
-                let first = t * tile;
-                each_chunk(parallel, dx, |start, dx| {
-                    let start = first + start;
-                    Backward {
-                        rule,
-                        dy: &dy[start..start + dx.len()],
-                        mask,
-                        start,
-                        dx,
-                    }
+        let sums = &mut sums;
+        let sum = move |tile: &[f32]| {
+            vectorized(ColumnSums {
+                data: tile,
+                cols,
+                first: 0,
+                sums: &mut *sums,
+            })
+        };
+        with_rule!(activation, rule => {
+            let tiles = dx.chunks_mut(tile).enumerate().map(move |(t, dx)| {
+                let start = t * tile;
+                vectorized(Backward {
+                    rule,
+                    dy: &dy[start..start + dx.len()],
+                    mask,
+                    start,
+                    dx: &mut *dx,
                 });
-                add_column_sums(parallel, dx, &mut sums);
-            }
-        }));
+                &*dx
+            });
+            // Two threads: the pipeline's hand-over costs more than it
+            // saves (see above), so they run the loop on one.
+            let threads = if threads > 2 { threads } else { 1 };
+            on_threads(threads, |parallel| pipeline(parallel, tiles, sum));
+        });
     }
     for (out, sum) in db.iter_mut().zip(sums) {
         *out = sum as f32;
     }
+}
+
+/// Calls `consume` on each item of `produce` in order: on two threads of the
+/// current pool at once (the consumer handed each item as it is made), or
+/// one after the other on this thread.
+///
+/// The producer runs first on this thread and never waits, so the two
+/// cannot deadlock: if no other thread takes the consumer, it runs after
+/// the producer, on items the channel holds.
+fn pipeline<T: Send>(
+    parallel: bool,
+    produce: impl Iterator<Item = T> + Send,
+    mut consume: impl FnMut(T) + Send,
+) {
+    if !parallel {
+        produce.for_each(consume);
+        return;
+    }
+    let (items, handed) = std::sync::mpsc::channel();
+    rayon::join(
+        move || {
+            for item in produce {
+                // The receiver lives until every item is received.
+                let _ = items.send(item);
+            }
+        },
+        move || handed.into_iter().for_each(&mut consume),
+    );
 }
 
 /// [`cpu::column_sums`] over `threads` threads: the column sums in f64 of

@@ -10,7 +10,11 @@
 //! - **GPU round trip**: upload, op, download, as the convenience API does it;
 //! - **CPU**: the tuned baseline, bit-identical to the reference, on one
 //!   thread and on a rayon pool of every core
-//!   ([`cpu_parallel`](crate::cpu_parallel)).
+//!   ([`cpu_parallel`](crate::cpu_parallel)); the speedup is the GPU
+//!   kernel's against it on every core;
+//! - **host memcpy**: [`cpu_parallel::copy`](crate::cpu_parallel::copy) of
+//!   the same bytes on one thread and on every core, sampled alternately
+//!   with the CPU op: the CPU's own limit, as the copy is the GPU's.
 //!
 //! Every timed kernel's output is compared with the CPU reference, so a
 //! figure never comes from a kernel that computed something else.
@@ -41,7 +45,7 @@ pub use small_ops::{SmallOps, small_ops};
 pub use targets::{Bound, TARGET_ELEMENTS, Target, measure_targets, recording_target};
 pub use timer::GpuTimer;
 
-pub use workload::{BIAS_COLS, BenchOp, Workload};
+pub use workload::{BIAS_COLS, BenchOp, HostWorkload, Workload};
 
 use std::time::Duration;
 
@@ -197,9 +201,37 @@ pub fn device_times(
     })
 }
 
-/// Measures one workload: kernel and copy (alternately), round trip, CPU on
-/// 1 and `config.threads` threads, each the fastest of its samples. Fails
-/// if the kernel's output differs from the CPU reference.
+/// Times `first(state)` and `second(state)` alternately, `samples` times
+/// each, after one untimed run of each (it faults pages in and wakes the
+/// pool): [`device_times`] for work on the host.
+pub fn host_times<T>(
+    samples: usize,
+    state: &mut T,
+    mut first: impl FnMut(&mut T) -> Duration,
+    mut second: impl FnMut(&mut T) -> Duration,
+) -> Paired {
+    first(state);
+    second(state);
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..samples.max(1) {
+        let x = first(state);
+        let y = second(state);
+        a.push(x);
+        b.push(y);
+        ratios.push(y.as_secs_f64() / x.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        first: fastest(&a),
+        second: fastest(&b),
+        ratio: ratios[ratios.len() / 2],
+    }
+}
+
+/// Measures one workload: kernel and copy (alternately), round trip, CPU
+/// and host memcpy (alternately) on 1 and `config.threads` threads, each
+/// the fastest of its samples. Fails if the kernel's output differs from
+/// the CPU reference.
 pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Result<Measurement> {
     let Paired {
         first: kernel,
@@ -222,12 +254,9 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
     let round_trips = (0..samples)
         .map(|_| workload.round_trip())
         .collect::<Result<Vec<_>>>()?;
-    workload.cpu(1);
-    let cpu = (0..samples).map(|_| workload.cpu(1)).collect::<Vec<_>>();
-    workload.cpu(config.threads);
-    let cpu_threads = (0..samples)
-        .map(|_| workload.cpu(config.threads))
-        .collect::<Vec<_>>();
+    let threads = config.threads;
+    let one = host_times(samples, workload, |w| w.cpu(1), |w| w.memcpy(1));
+    let all = host_times(samples, workload, |w| w.cpu(threads), |w| w.memcpy(threads));
     Ok(Measurement {
         op: workload.op().name(),
         elements: workload.elements(),
@@ -235,9 +264,11 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
         kernel_seconds: kernel.as_secs_f64(),
         copy_seconds: copy.as_secs_f64(),
         round_trip_seconds: fastest(&round_trips).as_secs_f64(),
-        cpu_seconds: fastest(&cpu).as_secs_f64(),
-        cpu_threads_seconds: fastest(&cpu_threads).as_secs_f64(),
-        threads: config.threads,
+        cpu_seconds: one.first.as_secs_f64(),
+        cpu_threads_seconds: all.first.as_secs_f64(),
+        memcpy_seconds: one.second.as_secs_f64(),
+        memcpy_threads_seconds: all.second.as_secs_f64(),
+        threads,
     })
 }
 

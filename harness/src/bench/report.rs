@@ -9,7 +9,7 @@ use super::measurement::{Measurement, Report};
 use super::plot;
 
 /// The CSV columns, in order; [`csv_row`] must follow the same order.
-const CSV_HEADER: [&str; 19] = [
+const CSV_HEADER: [&str; 24] = [
     "adapter",
     "backend",
     "timer",
@@ -21,6 +21,8 @@ const CSV_HEADER: [&str; 19] = [
     "round_trip_seconds",
     "cpu_seconds",
     "cpu_threads_seconds",
+    "memcpy_seconds",
+    "memcpy_threads_seconds",
     "threads",
     "kernel_gbps",
     "copy_gbps",
@@ -28,19 +30,24 @@ const CSV_HEADER: [&str; 19] = [
     "round_trip_gbps",
     "cpu_gbps",
     "cpu_threads_gbps",
+    "memcpy_gbps",
+    "memcpy_threads_gbps",
+    "cpu_to_memcpy",
     "speedup",
 ];
 
 impl Report {
     /// A fixed-width table for a terminal: a title line naming the adapter,
-    /// backend and kernel timer, a header line, then one line per
-    /// measurement.
+    /// backend and kernel timer, a line saying what the columns are, a
+    /// header line, then one line per measurement. Bandwidths are in GB/s;
+    /// "CPU" is the tuned baseline, "memcpy" the host's copy of the same
+    /// bytes, and the speedup is the GPU kernel's over the CPU on every
+    /// thread.
     pub fn table(&self) -> String {
         let threads = self
             .measurements
             .first()
             .map_or_else(|| "N".to_string(), |m| m.threads.to_string());
-        let cpu_threads_header = format!("CPU {threads}T GB/s");
         let op_width = self
             .measurements
             .iter()
@@ -57,21 +64,33 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+            "GB/s of the op's bytes. kernel, copy: the GPU op and copy_buffer_to_buffer of as many \
+             bytes; trip: the round trip.\n\
+             CPU: the tuned baseline (bit-identical to the reference); mcpy: the host's memcpy of as \
+             many bytes; vs mcpy: CPU {threads}T / mcpy{threads}T.\n\
+             speedup: GPU kernel over the tuned CPU on {threads} threads (time CPU {threads}T / \
+             time kernel)."
+        );
+        let _ = writeln!(
+            out,
+            "{:<op_width$}  {:>8}  {:>6}  {:>7}  {:>6}  {:>8}  {:>6}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}",
             "op",
             "elements",
-            "GPU kernel GB/s",
+            "kernel",
             "vs copy",
-            "copy GB/s",
-            "round trip ms",
-            "CPU 1T GB/s",
-            cpu_threads_header,
+            "copy",
+            "trip ms",
+            "CPU 1T",
+            "mcpy1T",
+            format!("CPU {threads}T"),
+            format!("mcpy{threads}T"),
+            "vs mcpy",
             "speedup",
         );
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>9}  {:>13}  {:>11}  {:>12}  {:>8}",
+                "{:<op_width$}  {:>8}  {:>6}  {:>7}  {:>6}  {:>8}  {:>6}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}",
                 m.op,
                 m.elements,
                 gbps(m.kernel_gbps()),
@@ -79,7 +98,10 @@ impl Report {
                 gbps(m.copy_gbps()),
                 format!("{:.3}", m.round_trip_seconds * 1e3),
                 gbps(m.cpu_gbps()),
+                gbps(m.memcpy_gbps()),
                 gbps(m.cpu_threads_gbps()),
+                gbps(m.memcpy_threads_gbps()),
+                format!("{:.2}x", m.cpu_to_memcpy()),
                 format!("{:.1}x", m.speedup()),
             );
         }
@@ -111,6 +133,8 @@ impl Report {
             m.round_trip_seconds.to_string(),
             m.cpu_seconds.to_string(),
             m.cpu_threads_seconds.to_string(),
+            m.memcpy_seconds.to_string(),
+            m.memcpy_threads_seconds.to_string(),
             m.threads.to_string(),
             m.kernel_gbps().to_string(),
             m.copy_gbps().to_string(),
@@ -118,6 +142,9 @@ impl Report {
             m.round_trip_gbps().to_string(),
             m.cpu_gbps().to_string(),
             m.cpu_threads_gbps().to_string(),
+            m.memcpy_gbps().to_string(),
+            m.memcpy_threads_gbps().to_string(),
+            m.cpu_to_memcpy().to_string(),
             m.speedup().to_string(),
         ]
     }
@@ -139,6 +166,8 @@ impl Report {
                     "round_trip_seconds": m.round_trip_seconds,
                     "cpu_seconds": m.cpu_seconds,
                     "cpu_threads_seconds": m.cpu_threads_seconds,
+                    "memcpy_seconds": m.memcpy_seconds,
+                    "memcpy_threads_seconds": m.memcpy_threads_seconds,
                     "threads": m.threads,
                     "kernel_gbps": m.kernel_gbps(),
                     "copy_gbps": m.copy_gbps(),
@@ -146,6 +175,9 @@ impl Report {
                     "round_trip_gbps": m.round_trip_gbps(),
                     "cpu_gbps": m.cpu_gbps(),
                     "cpu_threads_gbps": m.cpu_threads_gbps(),
+                    "memcpy_gbps": m.memcpy_gbps(),
+                    "memcpy_threads_gbps": m.memcpy_threads_gbps(),
+                    "cpu_to_memcpy": m.cpu_to_memcpy(),
                     "speedup": m.speedup(),
                 })
             })
@@ -224,6 +256,8 @@ mod tests {
                     round_trip_seconds: 1e-3 * scale,
                     cpu_seconds: 2e-3 * scale,
                     cpu_threads_seconds: 1e-3 * scale,
+                    memcpy_seconds: 0.5e-3 * scale,
+                    memcpy_threads_seconds: 0.4e-3 * scale,
                     threads: 2,
                 });
             }
@@ -290,13 +324,21 @@ mod tests {
         assert!(table.starts_with(&format!(
             "{ADAPTER} (Vulkan), kernel time from timestamps\n"
         )));
-        assert!(table.contains("CPU 2T GB/s"));
+        assert!(table.contains("CPU 2T"));
+        assert!(table.contains("mcpy2T"));
+        assert!(table.contains("speedup: GPU kernel over the tuned CPU on 2 threads"));
+        assert!(table.contains("0.40x"), "CPU 2T vs memcpy 2T");
         assert!(table.contains("relu"));
         assert!(table.contains("bias_relu_backward"));
         assert!(table.contains("0.80x"));
         assert!(table.contains("10.0x"));
-        assert_eq!(table.lines().count(), 2 + 6);
+        assert_eq!(table.lines().count(), 5 + 6);
         assert!(table.lines().all(|line| line.chars().count() <= 130));
+        // The longest op name still fits.
+        let mut long = report();
+        long.measurements[0].op = "bias_relu_backward(dx,db)".to_string();
+        long.measurements[0].elements = 1 << 26;
+        assert!(long.table().lines().all(|line| line.chars().count() <= 130));
     }
 
     #[test]

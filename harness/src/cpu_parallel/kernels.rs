@@ -239,3 +239,10 @@ impl Kernel for ColumnSums<'_> {
         }
     }
 }
+
+/// Runs `kernel` compiled for `arch`, so that the tests run every kernel on
+/// the scalar fallback as well as on the CPU's best instruction set.
+#[cfg(test)]
+pub(super) fn on_arch(arch: Arch, kernel: impl Kernel) {
+    arch.dispatch(Dispatched(kernel));
+}
