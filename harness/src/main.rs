@@ -37,9 +37,9 @@ enum Command {
         backends: Option<String>,
     },
     /// Time every op on the GPU (kernel only, and round trip), against the
-    /// copy bandwidth of the same device and the CPU reference on one and on
-    /// all cores; print a table, the targets and the batched-vs-one-by-one
-    /// comparison of small ops.
+    /// copy bandwidth of the same device, and the tuned CPU baseline against
+    /// the host's memcpy, on one and on all cores; print a table, the targets
+    /// and the batched-vs-one-by-one comparison of small ops.
     Bench {
         /// Fewer sizes and samples (under a minute on a 2-core machine).
         #[arg(long)]
@@ -303,11 +303,12 @@ fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<ben
     );
     let report = bench::run(gpu, config, |m| {
         eprintln!(
-            "  {:<26} {:>9} elements: {:>8.2} GB/s, {:.2}x copy",
+            "  {:<26} {:>9} elements: {:>8.2} GB/s, {:.2}x copy; CPU {:.2}x memcpy",
             m.op,
             m.elements,
             m.kernel_gbps(),
-            m.ratio_to_copy()
+            m.ratio_to_copy(),
+            m.cpu_to_memcpy()
         );
     })?;
     println!("\n{}", report.table());

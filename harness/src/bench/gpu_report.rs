@@ -109,6 +109,8 @@ mod tests {
             round_trip_to_floor: 1.25,
             cpu_seconds: 2e-3,
             cpu_threads_seconds: 1e-3,
+            memcpy_seconds: 1e-3,
+            memcpy_threads_seconds: 1e-3,
             threads: 2,
         };
         LayoutRun {

@@ -52,10 +52,18 @@ pub struct Measurement {
     pub round_trip_floor_seconds: f64,
     /// The median of back-to-back (round trip / floor) ratios.
     pub round_trip_to_floor: f64,
-    /// The CPU reference, one thread.
+    /// The tuned CPU baseline ([`cpu_parallel`](crate::cpu_parallel)), one
+    /// thread.
     pub cpu_seconds: f64,
-    /// The CPU reference split over [`threads`](Self::threads) threads.
+    /// The tuned CPU baseline on [`threads`](Self::threads) threads.
     pub cpu_threads_seconds: f64,
+    /// The host's memcpy of the same bytes (half read, half written;
+    /// [`cpu_parallel::copy`](crate::cpu_parallel::copy)), one thread,
+    /// sampled alternately with the one-thread CPU run.
+    pub memcpy_seconds: f64,
+    /// The host's memcpy on [`threads`](Self::threads) threads, sampled
+    /// alternately with the multi-threaded CPU run.
+    pub memcpy_threads_seconds: f64,
     /// Threads of the multi-threaded CPU run.
     pub threads: usize,
 }
@@ -103,9 +111,26 @@ impl Measurement {
         gigabytes_per_second(self.bytes, self.cpu_threads_seconds)
     }
 
-    /// How many times faster the GPU kernel is than the faster CPU run.
+    /// One-thread host memcpy bandwidth: the CPU's limit on one core.
+    pub fn memcpy_gbps(&self) -> f64 {
+        gigabytes_per_second(self.bytes, self.memcpy_seconds)
+    }
+
+    /// Multi-threaded host memcpy bandwidth: the CPU's limit.
+    pub fn memcpy_threads_gbps(&self) -> f64 {
+        gigabytes_per_second(self.bytes, self.memcpy_threads_seconds)
+    }
+
+    /// Multi-threaded CPU bandwidth as a fraction of the multi-threaded
+    /// memcpy's (1.0 = as fast as copying the same bytes).
+    pub fn cpu_to_memcpy(&self) -> f64 {
+        self.memcpy_threads_seconds / self.cpu_threads_seconds
+    }
+
+    /// How many times faster the GPU kernel is than the tuned CPU baseline
+    /// on every thread.
     pub fn speedup(&self) -> f64 {
-        self.cpu_seconds.min(self.cpu_threads_seconds) / self.kernel_seconds
+        self.cpu_threads_seconds / self.kernel_seconds
     }
 }
 

@@ -16,7 +16,11 @@
 //!   time plus a host memcpy of the bytes uploaded and downloaded;
 //! - **CPU**: the tuned baseline, bit-identical to the reference, on one
 //!   thread and on a rayon pool of every core
-//!   ([`cpu_parallel`](crate::cpu_parallel)).
+//!   ([`cpu_parallel`](crate::cpu_parallel)); the speedup is the GPU
+//!   kernel's against it on every core;
+//! - **host memcpy**: [`cpu_parallel::copy`](crate::cpu_parallel::copy) of
+//!   the same bytes on one thread and on every core, sampled alternately
+//!   with the CPU op: the CPU's own limit, as the copy is the GPU's.
 //!
 //! Every timed kernel's output is compared with the CPU reference, so a
 //! figure never comes from a kernel that computed something else.
@@ -49,7 +53,7 @@ pub use small_ops::{SmallOps, small_ops};
 pub use targets::{Bound, TARGET_ELEMENTS, Target, measure_targets, recording_target};
 pub use timer::GpuTimer;
 
-pub use workload::{BIAS_COLS, BenchOp, Workload};
+pub use workload::{BIAS_COLS, BenchOp, HostWorkload, Workload};
 
 use std::time::Duration;
 
@@ -252,7 +256,7 @@ pub struct RoundTrips {
     /// The fastest repeated round trip ([`Workload::round_trip_repeated`]).
     pub repeated: Duration,
     /// The floor: `kernel` plus the fastest host copy of the bytes the
-    /// round trip moves ([`Workload::host_copy`]).
+    /// round trip moves ([`Workload::round_trip_copy`]).
     pub floor: Duration,
     /// The median over the samples of (round trip / (kernel + the host
     /// copy timed right after it)).
@@ -268,11 +272,11 @@ pub fn round_trips(
 ) -> Result<RoundTrips> {
     // One untimed round first: it fills the staging pools.
     workload.round_trip_repeated()?;
-    workload.host_copy();
+    workload.round_trip_copy();
     let (mut trips, mut floors) = (Vec::new(), Vec::new());
     for _ in 0..samples.max(1) {
         trips.push(workload.round_trip_repeated()?);
-        floors.push(kernel + workload.host_copy());
+        floors.push(kernel + workload.round_trip_copy());
     }
     Ok(RoundTrips {
         repeated: fastest(&trips),
@@ -284,6 +288,33 @@ pub fn round_trips(
                 .map(|(trip, floor)| trip.as_secs_f64() / floor.as_secs_f64()),
         ),
     })
+}
+
+/// Times `first(state)` and `second(state)` alternately, `samples` times
+/// each, after one untimed run of each (it faults pages in and wakes the
+/// pool): [`device_times`] for work on the host.
+pub fn host_times<T>(
+    samples: usize,
+    state: &mut T,
+    mut first: impl FnMut(&mut T) -> Duration,
+    mut second: impl FnMut(&mut T) -> Duration,
+) -> Paired {
+    first(state);
+    second(state);
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..samples.max(1) {
+        let x = first(state);
+        let y = second(state);
+        a.push(x);
+        b.push(y);
+        ratios.push(y.as_secs_f64() / x.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        first: fastest(&a),
+        second: fastest(&b),
+        ratio: ratios[ratios.len() / 2],
+    }
 }
 
 /// Measures one workload: kernel, copy and identity kernel (in turn), the
@@ -312,12 +343,9 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
     let samples = config.host_samples.max(1);
     let first_round_trip = workload.round_trip()?;
     let trips = round_trips(workload, kernel, samples)?;
-    workload.cpu(1);
-    let cpu = (0..samples).map(|_| workload.cpu(1)).collect::<Vec<_>>();
-    workload.cpu(config.threads);
-    let cpu_threads = (0..samples)
-        .map(|_| workload.cpu(config.threads))
-        .collect::<Vec<_>>();
+    let threads = config.threads;
+    let one = host_times(samples, workload, |w| w.cpu(1), |w| w.memcpy(1));
+    let all = host_times(samples, workload, |w| w.cpu(threads), |w| w.memcpy(threads));
     Ok(Measurement {
         op: workload.op().name(),
         elements: workload.elements(),
@@ -329,9 +357,11 @@ pub fn measure(timer: &GpuTimer, workload: &mut Workload, config: &Config) -> Re
         round_trip_seconds: trips.repeated.as_secs_f64(),
         round_trip_floor_seconds: trips.floor.as_secs_f64(),
         round_trip_to_floor: trips.ratio_to_floor,
-        cpu_seconds: fastest(&cpu).as_secs_f64(),
-        cpu_threads_seconds: fastest(&cpu_threads).as_secs_f64(),
-        threads: config.threads,
+        cpu_seconds: one.first.as_secs_f64(),
+        cpu_threads_seconds: all.first.as_secs_f64(),
+        memcpy_seconds: one.second.as_secs_f64(),
+        memcpy_threads_seconds: all.second.as_secs_f64(),
+        threads,
     })
 }
 

@@ -36,8 +36,9 @@ enum Marker {
     Triangle,
     Square,
     Cross,
-    /// A small dot on a dashed line: the copy limit is a reference, not a
-    /// result, so it should recede behind the measured series.
+    /// A small dot on a dashed line: the copy limits (GPU copy, host
+    /// memcpy) are references, not results, so they recede behind the
+    /// measured series.
     Dot,
 }
 
@@ -51,6 +52,12 @@ fn series(report: &Report) -> Vec<Series> {
             color: RGBColor(140, 140, 140),
             marker: Marker::Dot,
             value: Measurement::copy_gbps,
+        },
+        Series {
+            label: format!("host memcpy {threads} threads"),
+            color: RGBColor(86, 180, 233),
+            marker: Marker::Dot,
+            value: Measurement::memcpy_threads_gbps,
         },
         Series {
             label: "GPU kernel".to_string(),
@@ -81,7 +88,8 @@ fn series(report: &Report) -> Vec<Series> {
 
 /// Draws `report` as an SVG file at `path`: GB/s against elements (both
 /// log-scaled), one panel per op in a three-column grid, with the GPU
-/// kernel, GPU round trip, both CPU runs and the copy limit in each.
+/// kernel, GPU round trip, both CPU runs and the copy limits (GPU copy,
+/// host memcpy on every thread) in each.
 ///
 /// Non-finite and non-positive values are left out rather than drawn.
 pub fn plot_svg(report: &Report, path: &Path) -> Result<(), PlotError> {
@@ -147,7 +155,7 @@ fn draw_header(
 
     let subtitle = format!(
         "bytes the op reads and writes over the fastest sampled time; GPU kernel time from {}; \
-         copy limit = copy_buffer_to_buffer of the same bytes",
+         copy limit = copy_buffer_to_buffer of the same bytes; host memcpy = the CPU's copy of them",
         report.timer.name()
     );
     let style = (FONT, 17).into_font().color(&RGBColor(80, 80, 80));
@@ -376,6 +384,8 @@ mod tests {
                     round_trip_to_floor: 1.0,
                     cpu_seconds: 1.0,
                     cpu_threads_seconds: 1.0,
+                    memcpy_seconds: 1.0,
+                    memcpy_threads_seconds: 1.0,
                     threads: 1,
                 })
                 .collect(),
@@ -418,6 +428,8 @@ mod tests {
             round_trip_to_floor: 1.0,
             cpu_seconds: 1e-3,
             cpu_threads_seconds: 1e-3,
+            memcpy_seconds: 1e-3,
+            memcpy_threads_seconds: 1e-3,
             threads: 4,
         });
         let svg = render_svg(&report).unwrap();

@@ -9,7 +9,7 @@ use super::measurement::{Measurement, Report};
 use super::plot;
 
 /// The CSV columns, in order; [`csv_row`] must follow the same order.
-const CSV_HEADER: [&str; 24] = [
+const CSV_HEADER: [&str; 29] = [
     "adapter",
     "backend",
     "timer",
@@ -25,6 +25,8 @@ const CSV_HEADER: [&str; 24] = [
     "round_trip_to_floor",
     "cpu_seconds",
     "cpu_threads_seconds",
+    "memcpy_seconds",
+    "memcpy_threads_seconds",
     "threads",
     "kernel_gbps",
     "copy_gbps",
@@ -33,19 +35,24 @@ const CSV_HEADER: [&str; 24] = [
     "round_trip_gbps",
     "cpu_gbps",
     "cpu_threads_gbps",
+    "memcpy_gbps",
+    "memcpy_threads_gbps",
+    "cpu_to_memcpy",
     "speedup",
 ];
 
 impl Report {
     /// A fixed-width table for a terminal: a title line naming the adapter,
-    /// backend and kernel timer, a header line, then one line per
-    /// measurement.
+    /// backend and kernel timer, a line saying what the columns are, a
+    /// header line, then one line per measurement. Bandwidths are in GB/s;
+    /// "CPU" is the tuned baseline, "memcpy" the host's copy of the same
+    /// bytes, and the speedup is the GPU kernel's over the CPU on every
+    /// thread.
     pub fn table(&self) -> String {
         let threads = self
             .measurements
             .first()
             .map_or_else(|| "N".to_string(), |m| m.threads.to_string());
-        let cpu_threads_header = format!("CPU {threads}T GB/s");
         let op_width = self
             .measurements
             .iter()
@@ -62,54 +69,73 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>7}  {:>9}",
-            "op", "elements", "GPU kernel GB/s", "vs copy", "vs id", "copy GB/s",
+            "{:<op_width$}  {:>8}  {:>6}  {:>7}  {:>7}  {:>6}  {:>9}  {:>8}  {:>10}",
+            "op",
+            "elements",
+            "kernel",
+            "vs copy",
+            "vs id",
+            "copy",
+            "1st trip",
+            "trip",
+            "trip/floor",
         );
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{:<op_width$}  {:>10}  {:>15}  {:>7}  {:>7}  {:>9}",
+                "{:<op_width$}  {:>8}  {:>6}  {:>7}  {:>7}  {:>6}  {:>9}  {:>8}  {:>10}",
                 m.op,
                 m.elements,
                 gbps(m.kernel_gbps()),
                 format!("{:.2}x", m.ratio_to_copy()),
                 format!("{:.2}x", m.ratio_to_identity()),
                 gbps(m.copy_gbps()),
+                format!("{:.2}", m.first_round_trip_seconds * 1e3),
+                format!("{:.2}", m.round_trip_seconds * 1e3),
+                format!("{:.2}x", m.round_trip_to_floor),
             );
         }
         out.push_str(
-            "vs copy, vs id: kernel bandwidth / copy_buffer_to_buffer's, / the identity kernel's\n\n",
+            "GB/s of the op's bytes. kernel, copy: the GPU op and copy_buffer_to_buffer of as many \
+             bytes; vs copy, vs id: kernel\n\
+             bandwidth / the copy's and / the identity kernel's (y = x in the same loop). Round \
+             trips in ms: 1st: upload into\n\
+             new tensors, kernel, download into new vectors; trip: the same on kept tensors and \
+             vectors; floor: kernel + a\n\
+             one-thread host memcpy of the bytes uploaded and downloaded.\n\n",
         );
         let _ = writeln!(
             out,
-            "{:<op_width$}  {:>10}  {:>11}  {:>9}  {:>10}  {:>11}  {:>12}  {:>8}",
+            "{:<op_width$}  {:>8}  {:>6}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}",
             "op",
             "elements",
-            "1st trip ms",
-            "trip ms",
-            "trip/floor",
-            "CPU 1T GB/s",
-            cpu_threads_header,
+            "CPU 1T",
+            "mcpy1T",
+            format!("CPU {threads}T"),
+            format!("mcpy{threads}T"),
+            "vs mcpy",
             "speedup",
         );
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{:<op_width$}  {:>10}  {:>11}  {:>9}  {:>10}  {:>11}  {:>12}  {:>8}",
+                "{:<op_width$}  {:>8}  {:>6}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}",
                 m.op,
                 m.elements,
-                format!("{:.3}", m.first_round_trip_seconds * 1e3),
-                format!("{:.3}", m.round_trip_seconds * 1e3),
-                format!("{:.2}x", m.round_trip_to_floor),
                 gbps(m.cpu_gbps()),
+                gbps(m.memcpy_gbps()),
                 gbps(m.cpu_threads_gbps()),
+                gbps(m.memcpy_threads_gbps()),
+                format!("{:.2}x", m.cpu_to_memcpy()),
                 format!("{:.1}x", m.speedup()),
             );
         }
-        out.push_str(
-            "1st trip: upload into new tensors, kernel, download into new vectors\n\
-             trip: the same into kept tensors and vectors (write, kernel, download_into)\n\
-             floor: kernel + one-thread host memcpy of the bytes uploaded and downloaded\n",
+        let _ = writeln!(
+            out,
+            "GB/s. CPU: the tuned baseline (bit-identical to the reference); mcpy: the host's memcpy \
+             of as many bytes;\n\
+             vs mcpy: CPU {threads}T / mcpy{threads}T. speedup: GPU kernel over the tuned CPU on \
+             {threads} threads (time CPU {threads}T / time kernel)."
         );
         out
     }
@@ -143,6 +169,8 @@ impl Report {
             m.round_trip_to_floor.to_string(),
             m.cpu_seconds.to_string(),
             m.cpu_threads_seconds.to_string(),
+            m.memcpy_seconds.to_string(),
+            m.memcpy_threads_seconds.to_string(),
             m.threads.to_string(),
             m.kernel_gbps().to_string(),
             m.copy_gbps().to_string(),
@@ -151,6 +179,9 @@ impl Report {
             m.round_trip_gbps().to_string(),
             m.cpu_gbps().to_string(),
             m.cpu_threads_gbps().to_string(),
+            m.memcpy_gbps().to_string(),
+            m.memcpy_threads_gbps().to_string(),
+            m.cpu_to_memcpy().to_string(),
             m.speedup().to_string(),
         ]
     }
@@ -176,6 +207,8 @@ impl Report {
                     "round_trip_to_floor": m.round_trip_to_floor,
                     "cpu_seconds": m.cpu_seconds,
                     "cpu_threads_seconds": m.cpu_threads_seconds,
+                    "memcpy_seconds": m.memcpy_seconds,
+                    "memcpy_threads_seconds": m.memcpy_threads_seconds,
                     "threads": m.threads,
                     "kernel_gbps": m.kernel_gbps(),
                     "copy_gbps": m.copy_gbps(),
@@ -184,6 +217,9 @@ impl Report {
                     "round_trip_gbps": m.round_trip_gbps(),
                     "cpu_gbps": m.cpu_gbps(),
                     "cpu_threads_gbps": m.cpu_threads_gbps(),
+                    "memcpy_gbps": m.memcpy_gbps(),
+                    "memcpy_threads_gbps": m.memcpy_threads_gbps(),
+                    "cpu_to_memcpy": m.cpu_to_memcpy(),
                     "speedup": m.speedup(),
                 })
             })
@@ -266,6 +302,8 @@ mod tests {
                     round_trip_to_floor: 1.0,
                     cpu_seconds: 2e-3 * scale,
                     cpu_threads_seconds: 1e-3 * scale,
+                    memcpy_seconds: 0.5e-3 * scale,
+                    memcpy_threads_seconds: 0.4e-3 * scale,
                     threads: 2,
                 });
             }
@@ -332,14 +370,23 @@ mod tests {
         assert!(table.starts_with(&format!(
             "{ADAPTER} (Vulkan), kernel time from timestamps\n"
         )));
-        assert!(table.contains("CPU 2T GB/s"));
+        assert!(table.contains("CPU 2T"));
+        assert!(table.contains("mcpy2T"));
+        assert!(table.contains("speedup: GPU kernel over the tuned CPU on 2 threads"));
+        assert!(table.contains("0.40x"), "CPU 2T vs memcpy 2T");
         assert!(table.contains("relu"));
         assert!(table.contains("bias_relu_backward"));
         assert!(table.contains("0.80x"));
         assert!(table.contains("10.0x"));
-        // The title, then two tables of a header, 6 rows and their legend.
-        assert_eq!(table.lines().count(), 1 + (1 + 6 + 1) + 1 + (1 + 6 + 3));
+        // The title, then two tables of a header, 6 rows and a legend (4
+        // lines and a blank one, then 2 lines).
+        assert_eq!(table.lines().count(), 1 + (1 + 6 + 5) + (1 + 6 + 2));
         assert!(table.lines().all(|line| line.chars().count() <= 130));
+        // The longest op name still fits.
+        let mut long = report();
+        long.measurements[0].op = "bias_relu_backward(dx,db)".to_string();
+        long.measurements[0].elements = 1 << 26;
+        assert!(long.table().lines().all(|line| line.chars().count() <= 130));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::recording::{RecordingCosts, measure_recording};
 use super::timer::GpuTimer;
-use super::workload::{BenchOp, Workload};
-use super::{device_times, device_times_in_turn, round_trips};
+use super::workload::{BenchOp, HostWorkload, Workload};
+use super::{device_times, device_times_in_turn, host_times, round_trips};
 use crate::error::Result;
 use wgpu_activations::{Activation, Gpu, Op};
 
@@ -78,7 +78,9 @@ impl Target {
 /// - backward from the mask 1.3x faster than backward from `x`;
 /// - fused bias + relu 1.7x faster than a bias add followed by a relu;
 /// - recording a prepared op at most 2x the CPU time of a bare dispatch
-///   (measured on a small tensor: recording does not depend on size).
+///   (measured on a small tensor: recording does not depend on size);
+/// - every op's tuned CPU baseline at 0.7 of the host memcpy's bandwidth
+///   or more, both on every thread ([`cpu_memcpy_target`]).
 pub fn measure_targets(
     gpu: &Gpu,
     elements: usize,
@@ -188,7 +190,54 @@ pub fn measure_targets(
             beside: None,
         },
         recording_target(measure_recording(gpu, samples)?),
+        cpu_memcpy_target(elements, samples, crate::cpu_parallel::available_threads())?,
     ])
+}
+
+/// The tuned-CPU target: for every op of [`BenchOp::all`] at `elements`,
+/// its CPU baseline and the host memcpy of the same bytes, both on
+/// `threads` threads, sampled alternately ([`host_times`]); the figure is
+/// the worst op's median ratio of memcpy time to op time (its share of the
+/// memcpy's bandwidth), to be at least 0.7. The unfused bias pair is left
+/// out: its CPU side is `bias_relu`'s.
+pub fn cpu_memcpy_target(elements: usize, samples: usize, threads: usize) -> Result<Target> {
+    // The worst op's name, bytes and paired times (not its workload: each
+    // is hundreds of MB at 2^24).
+    let mut worst: Option<(String, u64, super::Paired)> = None;
+    for op in BenchOp::all() {
+        if op == BenchOp::BiasAddThenRelu {
+            continue;
+        }
+        let mut host = HostWorkload::new(op, elements)?;
+        let paired = host_times(
+            samples,
+            &mut host,
+            |w| w.cpu(threads),
+            |w| w.memcpy(threads),
+        );
+        if worst
+            .as_ref()
+            .is_none_or(|(.., worst)| paired.ratio < worst.ratio)
+        {
+            worst = Some((op.name(), host.bytes(), paired));
+        }
+    }
+    let (measured, beside) = worst.map_or((f64::NAN, None), |(name, bytes, paired)| {
+        let gbps = |time: Duration| super::gigabytes_per_second(bytes, time.as_secs_f64());
+        let beside = format!(
+            "worst: {name}; {threads} threads: CPU {:.1} GB/s, memcpy {:.1} GB/s (fastest)",
+            gbps(paired.first),
+            gbps(paired.second)
+        );
+        (paired.ratio, Some(beside))
+    });
+    Ok(Target {
+        what: "tuned CPU / host memcpy bandwidth, all threads (worst)",
+        measured,
+        required: 0.7,
+        bound: Bound::AtLeast,
+        beside,
+    })
 }
 
 /// The recording-cost target: a prepared op's CPU recording time at most

@@ -147,42 +147,29 @@ impl BenchOp {
     }
 }
 
-/// One op at one size: host inputs, GPU-resident operands and outputs, the
-/// copy baseline's buffers and the CPU outputs, all allocated up front so
-/// that nothing timed allocates.
-pub struct Workload {
+/// The CPU side of one op at one size: host inputs, the CPU baseline's
+/// outputs and the host memcpy's buffers, all allocated (and written) up
+/// front so that nothing timed allocates or faults pages in.
+pub struct HostWorkload {
     op: BenchOp,
-    gpu: Gpu,
     elements: usize,
     host: HostInputs,
     /// The mask a backward op reads (the reference's), else empty.
     saved_mask: Vec<u32>,
     cpu_outputs: Outputs,
-    resident: Operands,
-    /// `x + b` between the unfused pair's two kernels.
-    biased: Option<Tensor>,
-    copy: CopyBaseline,
-    /// The host outputs a repeated round trip downloads into.
-    round_trip_outputs: OpOutputs,
-    /// Source and destination of the host copy a round trip's floor counts:
-    /// as many bytes as it uploads and downloads together.
-    host_copy: (Vec<u32>, Vec<u32>),
+    /// Half the op's bytes (rounded up to whole f32s), and where they are
+    /// copied to.
+    copy_source: Vec<u8>,
+    copy_destination: Vec<u8>,
 }
 
-/// The two baselines of a kernel, each moving as many bytes as the op (half
-/// read, half written): `copy_buffer_to_buffer`, and the identity kernel in
-/// the element-wise kernels' loop and launch shape over the same buffers.
-struct CopyBaseline {
-    source: wgpu::Buffer,
-    destination: wgpu::Buffer,
-    bytes: u64,
-    /// Views of `source` and `destination` for the identity kernel.
-    identity: (Tensor, Tensor),
-}
-
-impl Workload {
-    /// Generates seeded inputs for `op` at `elements` and uploads them.
-    pub fn new(gpu: &Gpu, op: BenchOp, elements: usize) -> Result<Self> {
+impl HostWorkload {
+    /// Generates seeded inputs for `op` at `elements` (the same as
+    /// [`Workload::new`]'s) and the outputs and copy buffers.
+    ///
+    /// # Errors
+    /// If `elements` is not a whole number of the op's rows.
+    pub fn new(op: BenchOp, elements: usize) -> Result<Self> {
         let cols = op.cols(elements);
         if !elements.is_multiple_of(cols) {
             return Err(wgpu_activations::Error::ShapeMismatch {
@@ -209,26 +196,125 @@ impl Workload {
         } else {
             Vec::new()
         };
-        let resident = Operands::upload_with_mask(gpu, reference, &host, &saved_mask)?;
-        let biased = (op == BenchOp::BiasAddThenRelu)
-            .then(|| Tensor::uninit(gpu, &host.shape(reference)))
-            .transpose()?;
-        let copy = CopyBaseline::new(gpu, op.bytes(elements) / 2)?;
-        let round_trip_outputs = resident.download(reference)?;
-        let (uploaded, downloaded) = round_trip_bytes(reference, &host);
-        let words = ((uploaded + downloaded) / 4) as usize;
+        let copy_bytes = host_copy_bytes(op.bytes(elements));
         Ok(Self {
             op,
-            gpu: gpu.clone(),
             elements,
             cpu_outputs: Outputs::new(reference, &host),
             host,
             saved_mask,
+            // Non-zero, so the pages are really allocated before timing.
+            copy_source: vec![1; copy_bytes],
+            copy_destination: vec![1; copy_bytes],
+        })
+    }
+
+    /// The op.
+    pub fn op(&self) -> BenchOp {
+        self.op
+    }
+
+    /// Bytes the op must move ([`BenchOp::bytes`]).
+    pub fn bytes(&self) -> u64 {
+        self.op.bytes(self.elements)
+    }
+
+    /// The CPU baseline ([`cpu_parallel::run`]) on `threads` threads (1:
+    /// one loop on the calling thread), into preallocated outputs: wall
+    /// time. The unfused pair's baseline is the fused op: the CPU has no
+    /// reason to split it.
+    pub fn cpu(&mut self, threads: usize) -> Duration {
+        let started = Instant::now();
+        cpu_parallel::run(
+            self.op.op(),
+            &self.host,
+            &self.saved_mask,
+            &mut self.cpu_outputs,
+            threads,
+        );
+        let elapsed = started.elapsed();
+        // Keeps the optimiser from discarding the outputs.
+        std::hint::black_box(&self.cpu_outputs);
+        elapsed
+    }
+
+    /// [`cpu_parallel::copy`] of half the op's bytes on `threads` threads:
+    /// it reads and writes as many bytes as the op moves, like the GPU's
+    /// copy baseline. Wall time.
+    pub fn memcpy(&mut self, threads: usize) -> Duration {
+        let started = Instant::now();
+        cpu_parallel::copy(&self.copy_source, &mut self.copy_destination, threads);
+        let elapsed = started.elapsed();
+        std::hint::black_box(&self.copy_destination);
+        elapsed
+    }
+}
+
+/// Half of an op's `bytes`, rounded up to whole f32s: the bytes a copy reads
+/// (and writes) to move as many bytes as the op.
+fn copy_bytes(bytes: u64) -> u64 {
+    (bytes / 2).div_ceil(4) * 4
+}
+
+fn host_copy_bytes(bytes: u64) -> usize {
+    usize::try_from(copy_bytes(bytes)).expect("a host workload fits in memory")
+}
+
+/// One op at one size: its [`HostWorkload`], GPU-resident operands and
+/// outputs and the copy baseline's buffers, all allocated up front so that
+/// nothing timed allocates.
+pub struct Workload {
+    op: BenchOp,
+    gpu: Gpu,
+    elements: usize,
+    host: HostWorkload,
+    resident: Operands,
+    /// `x + b` between the unfused pair's two kernels.
+    biased: Option<Tensor>,
+    copy: CopyBaseline,
+    /// The host outputs a repeated round trip downloads into.
+    round_trip_outputs: OpOutputs,
+    /// Source and destination of the host copy a round trip's floor counts:
+    /// as many bytes as it uploads and downloads together.
+    round_trip_copy: (Vec<u8>, Vec<u8>),
+}
+
+/// The two baselines of a kernel, each moving as many bytes as the op (half
+/// read, half written): `copy_buffer_to_buffer`, and the identity kernel in
+/// the element-wise kernels' loop and launch shape over the same buffers.
+struct CopyBaseline {
+    source: wgpu::Buffer,
+    destination: wgpu::Buffer,
+    bytes: u64,
+    /// Views of `source` and `destination` for the identity kernel.
+    identity: (Tensor, Tensor),
+}
+
+impl Workload {
+    /// Generates seeded inputs for `op` at `elements` and uploads them.
+    pub fn new(gpu: &Gpu, op: BenchOp, elements: usize) -> Result<Self> {
+        let host = HostWorkload::new(op, elements)?;
+        let reference = op.op();
+        let resident = Operands::upload_with_mask(gpu, reference, &host.host, &host.saved_mask)?;
+        let biased = (op == BenchOp::BiasAddThenRelu)
+            .then(|| Tensor::uninit(gpu, &host.host.shape(reference)))
+            .transpose()?;
+        let copy = CopyBaseline::new(gpu, copy_bytes(op.bytes(elements)))?;
+        let round_trip_outputs = resident.download(reference)?;
+        let (uploaded, downloaded) = round_trip_bytes(reference, &host.host);
+        let round_trip_bytes =
+            usize::try_from(uploaded + downloaded).expect("a round trip's bytes fit in memory");
+        Ok(Self {
+            op,
+            gpu: gpu.clone(),
+            elements,
+            host,
             resident,
             biased,
             copy,
             round_trip_outputs,
-            host_copy: (vec![1; words], vec![0; words]),
+            // Non-zero, so the pages are really allocated before timing.
+            round_trip_copy: (vec![1; round_trip_bytes], vec![1; round_trip_bytes]),
         })
     }
 
@@ -286,7 +372,8 @@ impl Workload {
     pub fn round_trip_repeated(&mut self) -> Result<Duration> {
         let op = self.op.op();
         let started = Instant::now();
-        self.resident.write(op, &self.host, &self.saved_mask)?;
+        self.resident
+            .write(op, &self.host.host, &self.host.saved_mask)?;
         let mut encoder = self
             .gpu
             .device()
@@ -301,14 +388,14 @@ impl Workload {
         Ok(elapsed)
     }
 
-    /// A single-threaded host copy of as many bytes as a round trip uploads
-    /// and downloads: what the round trip's floor adds to the kernel time
-    /// (the data must at least be copied into and out of memory the device
-    /// reads and writes); wall time.
-    pub fn host_copy(&mut self) -> Duration {
-        let (source, destination) = &mut self.host_copy;
+    /// A one-thread host memcpy ([`cpu_parallel::copy`]) of as many bytes as
+    /// a round trip uploads and downloads: what the round trip's floor adds
+    /// to the kernel time (the data must at least be copied into and out of
+    /// memory the device reads and writes); wall time.
+    pub fn round_trip_copy(&mut self) -> Duration {
+        let (source, destination) = &mut self.round_trip_copy;
         let started = Instant::now();
-        destination.copy_from_slice(source);
+        cpu_parallel::copy(source, destination, 1);
         let elapsed = started.elapsed();
         std::hint::black_box(destination);
         elapsed
@@ -321,9 +408,9 @@ impl Workload {
         let gpu = &self.gpu;
         let op = self.op.op();
         let started = Instant::now();
-        let operands = Operands::upload_with_mask(gpu, op, &self.host, &self.saved_mask)?;
+        let operands = Operands::upload_with_mask(gpu, op, &self.host.host, &self.host.saved_mask)?;
         let biased = (self.op == BenchOp::BiasAddThenRelu)
-            .then(|| Tensor::uninit(gpu, &self.host.shape(op)))
+            .then(|| Tensor::uninit(gpu, &self.host.host.shape(op)))
             .transpose()?;
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
         record(gpu, self.op, &operands, biased.as_ref(), &mut encoder)?;
@@ -332,23 +419,15 @@ impl Workload {
         Ok(started.elapsed())
     }
 
-    /// The CPU baseline ([`cpu_parallel::run`]) on `threads` threads (1:
-    /// one loop on the calling thread), into preallocated outputs: wall
-    /// time. The unfused pair's baseline is the fused op: the CPU has no
-    /// reason to split it.
+    /// [`HostWorkload::cpu`]: the tuned CPU baseline on `threads` threads.
     pub fn cpu(&mut self, threads: usize) -> Duration {
-        let started = Instant::now();
-        cpu_parallel::run(
-            self.op.op(),
-            &self.host,
-            &self.saved_mask,
-            &mut self.cpu_outputs,
-            threads,
-        );
-        let elapsed = started.elapsed();
-        // Keeps the optimiser from discarding the outputs.
-        std::hint::black_box(&self.cpu_outputs);
-        elapsed
+        self.host.cpu(threads)
+    }
+
+    /// [`HostWorkload::memcpy`]: the host's copy of the same bytes on
+    /// `threads` threads.
+    pub fn memcpy(&mut self, threads: usize) -> Duration {
+        self.host.memcpy(threads)
     }
 
     /// Checks the resident run's outputs (`y` or `dx`, a written mask, `db`)
@@ -357,7 +436,7 @@ impl Workload {
     pub fn verify(&self) -> Result<()> {
         let op = self.op.op();
         let results = self.resident.download(op)?;
-        let wrong = verify::compare(op, &self.host, &results)?.mismatches;
+        let wrong = verify::compare(op, &self.host.host, &results)?.mismatches;
         if wrong == 0 {
             Ok(())
         } else {
@@ -416,7 +495,7 @@ fn round_trip_bytes(op: Op, inputs: &HostInputs) -> (u64, u64) {
 }
 
 impl CopyBaseline {
-    /// Baselines copying `bytes` (rounded up to whole f32 elements).
+    /// Baselines copying `bytes` (whole f32 elements).
     fn new(gpu: &Gpu, bytes: u64) -> Result<Self> {
         let elements = bytes.div_ceil(4).max(1) as usize;
         let bytes = 4 * elements as u64;

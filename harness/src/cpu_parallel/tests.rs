@@ -1,8 +1,10 @@
 //! The baseline against the reference, bit for bit: every op, special
 //! values, lengths around the chunk and word sizes, several thread counts.
 
+use super::kernels::on_arch;
 use super::*;
 use crate::sample;
+use pulp::Arch;
 use wgpu_activations::cpu::{SPECIAL_BITS, Subnormals};
 
 /// 0, 1, around a word, primes, and around and past [`CHUNK`] (so the
@@ -21,7 +23,17 @@ const LENGTHS: &[usize] = &[
     3 * CHUNK + 17,
     100_003,
 ];
+/// Thread counts besides the machine's own ([`threads`]).
 const THREADS: &[usize] = &[0, 1, 2, 3, 8];
+
+/// [`THREADS`] and [`available_threads`], the count the benchmarks use.
+fn threads() -> Vec<usize> {
+    let mut all = THREADS.to_vec();
+    if !all.contains(&available_threads()) {
+        all.push(available_threads());
+    }
+    all
+}
 /// `(rows, cols)` of the bias tests; cols 0 only with no rows, the one
 /// empty-bias shape the reference accepts.
 const SHAPES: &[(usize, usize)] = &[
@@ -97,7 +109,7 @@ fn assert_op_matches(op: Op, inputs: &HostInputs, at: &str) {
     } else {
         Vec::new()
     };
-    for &threads in THREADS {
+    for threads in threads() {
         let at = format!("{op}, {at}, {threads} threads");
         let mut outputs = Outputs::new(op, inputs);
         // Stale outputs are overwritten, mask bits past the end cleared.
@@ -321,4 +333,176 @@ fn empty_shapes() {
         forward_with_mask(Activation::Relu, &[], 8),
         (vec![], vec![])
     );
+}
+
+/// Lengths 0 to 70 (every tail of an 8- or 16-lane loop, and of a 32-bit
+/// word, before and after whole ones) and two longer, odd ones.
+fn kernel_lengths() -> impl Iterator<Item = usize> {
+    (0..=70).chain([1000, 1021])
+}
+
+#[test]
+fn every_kernel_matches_the_reference_on_every_instruction_set() {
+    // The scalar fallback and the CPU's best (AVX2 where it has it): each
+    // loop, its vector body and its scalar tail, on the data the ops get.
+    let arches = [Arch::Scalar, Arch::new()];
+    for arch in arches {
+        for a in activations() {
+            for len in kernel_lengths() {
+                let at = format!("{arch:?}, {a}, {len} elements");
+                let x = sample::activations(len, 81);
+                let dy = sample::activations(len, 82);
+                with_rule!(a, rule => {
+                    let mut y = vec![0.0; len];
+                    on_arch(arch, kernels::Forward { rule, x: &x, y: &mut y });
+                    assert_same(&y, &cpu::forward(a, &x), &format!("forward, {at}"));
+
+                    let mut mask = vec![u32::MAX; cpu::mask_words(len)];
+                    on_arch(arch, kernels::ForwardWithMask { rule, x: &x, y: &mut y, mask: &mut mask });
+                    let (y_ref, mask_ref) = cpu::forward_with_mask(a, &x);
+                    assert_same(&y, &y_ref, &format!("forward with mask, {at}"));
+                    assert_eq!(mask, mask_ref, "mask, {at}");
+
+                    let mut dx = vec![0.0; len];
+                    on_arch(arch, kernels::BackwardFromInput { rule, dy: &dy, x: &x, dx: &mut dx });
+                    let expected = cpu::backward_from_input(a, &dy, &x);
+                    assert_same(&dx, &expected, &format!("backward from x, {at}"));
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn the_masked_backward_kernel_starts_anywhere_on_every_instruction_set() {
+    for arch in [Arch::Scalar, Arch::new()] {
+        for a in activations() {
+            for start in [0, 1, 5, 31, 32, 33, 64 + 17] {
+                for len in kernel_lengths() {
+                    let dy = sample::activations(start + len, 91);
+                    // Random bits, set past the end too.
+                    let mask = words(cpu::mask_words(start + len) + 1, 92);
+                    let expected = cpu::backward(a, &dy, &mask);
+                    let mut dx = vec![f32::NAN; len];
+                    with_rule!(a, rule => on_arch(arch, kernels::Backward {
+                        rule,
+                        dy: &dy[start..],
+                        mask: &mask,
+                        start,
+                        dx: &mut dx,
+                    }));
+                    assert_same(
+                        &dx,
+                        &expected[start..],
+                        &format!("{arch:?}, {a}, elements {start}..{}", start + len),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_bias_kernels_match_the_reference_on_every_instruction_set() {
+    for arch in [Arch::Scalar, Arch::new()] {
+        for cols in [1, 7, 32, 45] {
+            let b = sample::activations(cols, 101);
+            for len in kernel_lengths() {
+                // Whole rows around the part, which starts at `start`, a
+                // word (the masked kernel's rule) in the middle of a row.
+                let start = 32 * cols;
+                let rows = (start + len).div_ceil(cols);
+                let x = sample::activations(rows * cols, 102);
+                let part = start..start + len;
+                let at = format!("{arch:?}, {cols} columns, {len} elements");
+
+                let mut y = vec![0.0; len];
+                on_arch(
+                    arch,
+                    kernels::BiasMap {
+                        f: add,
+                        start,
+                        x: &x[part.clone()],
+                        b: &b,
+                        y: &mut y,
+                    },
+                );
+                let sums = cpu::bias_add(&x, &b, Subnormals::Preserve);
+                assert_same(&y, &sums[part.clone()], &format!("bias add, {at}"));
+
+                for a in activations() {
+                    let at = format!("{a}, {at}");
+                    let mut mask = vec![u32::MAX; cpu::mask_words(len)];
+                    with_rule!(a, rule => on_arch(arch, kernels::BiasForwardWithMask {
+                        rule,
+                        start,
+                        x: &x[part.clone()],
+                        b: &b,
+                        y: &mut y,
+                        mask: &mut mask,
+                    }));
+                    let (y_ref, mask_ref) = cpu::forward_with_mask(a, &sums[part.clone()]);
+                    assert_same(&y, &y_ref, &format!("bias forward with mask, {at}"));
+                    assert_eq!(mask, mask_ref, "mask, {at}");
+                }
+
+                let data = &x[..len / cols * cols];
+                for first in [0, cols / 2] {
+                    let mut sums = vec![0.0; cols - first];
+                    on_arch(
+                        arch,
+                        kernels::ColumnSums {
+                            data,
+                            cols,
+                            first,
+                            sums: &mut sums,
+                        },
+                    );
+                    let reference = cpu::column_sums(data, cols);
+                    let bits = |v: &[f64]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&sums),
+                        bits(&reference[first..]),
+                        "column sums from {first}, {at}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn relu_in_place_matches_on_every_instruction_set() {
+    for arch in [Arch::Scalar, Arch::new()] {
+        for len in kernel_lengths() {
+            let x = sample::activations(len, 111);
+            let mut data = x.clone();
+            on_arch(arch, kernels::ReluInPlace { data: &mut data });
+            assert_same(
+                &data,
+                &cpu::relu_forward(&x),
+                &format!("{arch:?}, {len} elements"),
+            );
+        }
+    }
+}
+
+#[test]
+fn copy_copies_every_byte_on_any_thread_count() {
+    // Empty, odd, one piece and several pieces with a short last one.
+    let piece = CHUNK * size_of::<f32>();
+    for len in [0, 1, 7, 4099, piece, 3 * piece + 5] {
+        let source: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        for threads in threads() {
+            let mut destination = vec![0xa5; len];
+            copy(&source, &mut destination, threads);
+            assert!(destination == source, "{len} bytes, {threads} threads");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "destination and source lengths")]
+fn copy_into_a_shorter_destination_panics() {
+    copy(&[1, 2, 3], &mut [0; 2], 2);
 }
