@@ -16,10 +16,12 @@
 //! GB/s on one thread in cache (SSE2 to AVX2, measured).
 //!
 //! Every result is bit-identical to [`cpu`]'s, NaN payloads included, for
-//! every thread count and instruction set, `db` too: the column sums
-//! ([`column_sums`], and `db` of [`bias_backward`]) are split over blocks of
-//! columns, never of rows, so each column is still summed in f64 row by
-//! row, in the reference's order.
+//! every thread count and instruction set, except `db` of [`bias_backward`]
+//! on several threads: its rows are split over the threads, each part's
+//! f64 column sums added in order, so `db` is deterministic and within
+//! [`db_bound`] of the reference (bit-identical on one thread). The column
+//! sums alone ([`column_sums`]) are split over blocks of columns, so each
+//! is still summed in f64 row by row, in the reference's order.
 //!
 //! [`copy`] is the host's memcpy on the same pools: the CPU's own limit.
 //! The arithmetic is the reference's own mode, [`Subnormals::Preserve`]
@@ -410,9 +412,14 @@ pub fn bias_forward_with_mask_into(
     }));
 }
 
-/// [`cpu::bias_backward`] over `threads` threads: `dx` as [`backward`], and
-/// `db[c] = sum over rows of dx[r, c]` summed in f64 (row by row, as the
-/// reference does) and rounded once to f32: bit-identical.
+/// [`cpu::bias_backward`] over `threads` threads: `dx` as [`backward`],
+/// bit-identical, and `db[c] = sum over rows of dx[r, c]` summed in f64 and
+/// rounded once to f32. On one thread each column is summed row by row, as
+/// the reference does: bit-identical. On N threads the rows are split into
+/// N parts, each summed row by row, and the parts' sums added in order:
+/// deterministic for a given N, within [`db_bound`] of the reference (the
+/// f64 sums reassociated, then rounded to f32; a column with two NaN
+/// payloads may keep the other one).
 ///
 /// # Panics
 /// As [`backward`], and if `dy.len()` is not a multiple of `cols` (or cols is
@@ -430,27 +437,22 @@ pub fn bias_backward(
     (dx, db)
 }
 
+/// How far [`bias_backward`]'s `db` on several threads may be from the
+/// reference's, for a column whose `dx` has absolute sum `abs_sum` over
+/// `rows` rows: the f64 sums' reassociation (`2 * rows * 2^-53 * abs_sum`)
+/// and one f32 rounding step of the result (`2^-24 * abs_sum`, at most).
+pub fn db_bound(rows: usize, abs_sum: f64) -> f64 {
+    (2.0 * rows as f64 * f64::EPSILON / 2.0 + f64::from(f32::EPSILON)) * abs_sum
+}
+
 /// [`bias_backward`] into `dx` and `db`; `cols` is `db.len()`.
 ///
-/// `dx` is written a tile of whole rows at a time, and each tile's rows
-/// then added to the f64 column sums while it is in cache (L2). On more than
-/// two threads the two are a pipeline of two threads: one writes the tiles
-/// in order, the other sums each as it is handed over, so each column is
-/// still summed row by row. On two threads or fewer it is one loop on the
-/// calling thread, the fastest of everything tried on the 2-core machine
-/// (at 2^24, against the memcpy on 2 threads in the same run):
-/// - one loop: 0.75-1.0x;
-/// - the pipeline of two threads: 15-30% slower than one loop (each tile
-///   is read by the other core, from this one's cache);
-/// - columns split over the threads (the only split of the sums that keeps
-///   them bit-identical, each thread reading a run of every row, a page
-///   apart): 0.2-0.35x;
-/// - tiles written by every thread, then summed by blocks of columns in
-///   parallel (two joins per tile, each thread reading across rows):
-///   0.5-0.8x.
-///
-/// The pipeline is kept for machines with more cores, where it was not
-/// measured.
+/// Each part of whole rows (one per thread) is handled a tile of rows at a
+/// time: the tile's `dx` is written, then added to the part's own f64
+/// column sums while it is in cache (L2), so `dy` and `dx` each cross
+/// memory once. Splitting the rows is what lets every thread work: the
+/// bit-identical splits measured slower than one thread on the 2-core
+/// machine (benches/README.md, "The CPU side").
 ///
 /// # Panics
 /// As [`bias_backward`], and if `dx.len() != dy.len()`.
@@ -468,65 +470,53 @@ pub fn bias_backward_into(
     assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
     let mut sums = vec![0.0f64; cols];
     if cols > 0 {
+        let rows = dy.len() / cols;
+        let part_rows = rows.div_ceil(threads.clamp(1, rows.max(1))).max(1);
         let tile = cols * (TILE / cols).max(1);
-        let sums = &mut sums;
-        let sum = move |tile: &[f32]| {
-            vectorized(ColumnSums {
-                data: tile,
-                cols,
-                first: 0,
-                sums: &mut *sums,
-            })
-        };
         with_rule!(activation, rule => {
-            let tiles = dx.chunks_mut(tile).enumerate().map(move |(t, dx)| {
-                let start = t * tile;
-                vectorized(Backward {
-                    rule,
-                    dy: &dy[start..start + dx.len()],
-                    mask,
-                    start,
-                    dx: &mut *dx,
+            // Part `dx` starts at element `start`; its rows go into `sums`.
+            let part = |start: usize, dx: &mut [f32], sums: &mut [f64]| {
+                for (t, dx) in dx.chunks_mut(tile).enumerate() {
+                    let begin = start + t * tile;
+                    vectorized(Backward {
+                        rule,
+                        dy: &dy[begin..begin + dx.len()],
+                        mask,
+                        start: begin,
+                        dx: &mut *dx,
+                    });
+                    vectorized(ColumnSums {
+                        data: dx,
+                        cols,
+                        first: 0,
+                        sums: &mut *sums,
+                    });
+                }
+            };
+            if part_rows >= rows {
+                part(0, dx, &mut sums);
+            } else {
+                let partials: Vec<Vec<f64>> = pool(threads).install(|| {
+                    dx.par_chunks_mut(part_rows * cols)
+                        .enumerate()
+                        .map(|(k, dx)| {
+                            let mut own = vec![0.0f64; cols];
+                            part(k * part_rows * cols, dx, &mut own);
+                            own
+                        })
+                        .collect()
                 });
-                &*dx
-            });
-            // Two threads: the pipeline's hand-over costs more than it
-            // saves (see above), so they run the loop on one.
-            let threads = if threads > 2 { threads } else { 1 };
-            on_threads(threads, |parallel| pipeline(parallel, tiles, sum));
+                for partial in partials {
+                    for (sum, add) in sums.iter_mut().zip(partial) {
+                        *sum += add;
+                    }
+                }
+            }
         });
     }
     for (out, sum) in db.iter_mut().zip(sums) {
         *out = sum as f32;
     }
-}
-
-/// Calls `consume` on each item of `produce` in order: on two threads of the
-/// current pool at once (the consumer handed each item as it is made), or
-/// one after the other on this thread.
-///
-/// The producer runs first on this thread and never waits, so the two
-/// cannot deadlock: if no other thread takes the consumer, it runs after
-/// the producer, on items the channel holds.
-fn pipeline<T: Send>(
-    parallel: bool,
-    produce: impl Iterator<Item = T> + Send,
-    mut consume: impl FnMut(T) + Send,
-) {
-    if !parallel {
-        produce.for_each(consume);
-        return;
-    }
-    let (items, handed) = std::sync::mpsc::channel();
-    rayon::join(
-        move || {
-            for item in produce {
-                // The receiver lives until every item is received.
-                let _ = items.send(item);
-            }
-        },
-        move || handed.into_iter().for_each(&mut consume),
-    );
 }
 
 /// [`cpu::column_sums`] over `threads` threads: the column sums in f64 of
