@@ -469,8 +469,7 @@ pub fn bias_backward_into(
     assert_whole_rows(dy.len(), cols);
     assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
     let mut sums = vec![0.0f64; cols];
-    if cols > 0 {
-        let rows = dy.len() / cols;
+    if let Some(rows) = dy.len().checked_div(cols) {
         let part_rows = rows.div_ceil(threads.clamp(1, rows.max(1))).max(1);
         let tile = cols * (TILE / cols).max(1);
         with_rule!(activation, rule => {

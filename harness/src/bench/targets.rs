@@ -80,7 +80,7 @@ impl Target {
 /// - recording a prepared op at most 2x the CPU time of a bare dispatch
 ///   (measured on a small tensor: recording does not depend on size);
 /// - every op's tuned CPU baseline at 0.7 of the host memcpy's bandwidth
-///   or more, both on every thread ([`cpu_memcpy_target`]).
+///   or more, both on every thread (`cpu_memcpy_target`).
 pub fn measure_targets(
     gpu: &Gpu,
     elements: usize,
