@@ -50,6 +50,8 @@ const BIAS_STORAGE: Part = part!("bias_storage.wgsl");
 const BIAS_UNIFORM: Part = part!("bias_uniform.wgsl");
 const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
 const BIAS_BACKWARD: Part = part!("bias_backward.wgsl");
+const BIAS_BACKWARD_VECTORS: Part = part!("bias_backward_vectors.wgsl");
+const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
 
 /// Every file under `shaders/`, each in at least one kernel's module (a test
 /// checks both directions against the directory).
@@ -70,6 +72,8 @@ pub(crate) const PARTS: &[Part] = &[
     BIAS_UNIFORM,
     BIAS_FORWARD,
     BIAS_BACKWARD,
+    BIAS_BACKWARD_VECTORS,
+    BIAS_GRADIENT,
 ];
 
 /// Which activation kinds a kernel is compiled for (the `KIND` constant).
@@ -90,9 +94,8 @@ pub(crate) enum Layout {
     /// per invocation of the device's [`KernelShape`](crate::KernelShape);
     /// data bound as whole 16-byte vectors.
     Chunked,
-    /// Workgroups of [`prelude::WORKGROUP_SIZE`] over rows and columns (the
-    /// bias-gradient kernels, whose summation order depends on it); data
-    /// bound exactly.
+    /// Workgroups of [`prelude::WORKGROUP_SIZE`] invocations over row blocks
+    /// and columns (the bias-gradient kernels); data bound exactly.
     Rows,
 }
 
@@ -207,6 +210,8 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS: KernelSpec = Kernel
     ..BIAS_ACTIVATION_FORWARD_MASK
 };
 
+/// The fused backward's first pass (`dx` and block sums) one element at a
+/// time, for rows that are not whole vectors.
 pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     name: "bias_activation_backward",
     parts: &[BIAS_BACKWARD],
@@ -222,9 +227,28 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     layout: Layout::Rows,
 };
 
+/// [`BIAS_ACTIVATION_BACKWARD`] one `vec4` of columns per invocation and
+/// row, for rows of whole vectors.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_VECTORS: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_vectors",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_vectors",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD`] 32 columns (eight `vec4`s, one mask word)
+/// per invocation and row, for rows of whole mask words.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_WORDS: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_words",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_words",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// The fused backward's second pass: `db` from the block sums.
 pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
     name: "bias_gradient_sum",
-    parts: &[BIAS_BACKWARD],
+    parts: &[BIAS_GRADIENT],
     entry_point: "bias_gradient_sum",
     bindings: &[(0, "block_sums_in"), (1, "db")],
     kinds: Kinds::Fixed,
@@ -244,6 +268,8 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
     &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
     &BIAS_ACTIVATION_BACKWARD,
+    &BIAS_ACTIVATION_BACKWARD_VECTORS,
+    &BIAS_ACTIVATION_BACKWARD_WORDS,
     &BIAS_GRADIENT_SUM,
 ];
 

@@ -16,17 +16,21 @@ pub(crate) const CHUNK_ELEMENTS: u64 = 32;
 /// `vec4`s of one chunk.
 const CHUNK_VECTORS: u64 = CHUNK_ELEMENTS / 4;
 
-/// The largest workgroup the shaders' workgroup arrays allow.
+/// The largest workgroup a [`KernelShape`] may ask for: WebGPU's default
+/// `max_compute_invocations_per_workgroup`.
 pub(crate) const MAX_WORKGROUP_SIZE: u32 = 256;
 
-/// Threads per workgroup of the bias-gradient kernels, whose summation order
-/// (and so [`bias_gradient_error_bound`](crate::bias_gradient_error_bound))
-/// depends on it. The element-wise kernels follow a
+/// Threads per workgroup of the bias-gradient kernels (the fused backward's
+/// two passes). Their summation order does not depend on it: each
+/// invocation sums its own rows. The element-wise kernels follow a
 /// [`KernelShape`](crate::KernelShape) instead.
 pub const WORKGROUP_SIZE: u32 = 256;
 
-/// Rows one invocation of `bias_activation_backward` sums in sequence before
-/// the workgroup's tree.
+/// Rows of one block of the fused backward's first pass: one invocation
+/// sums each of its columns over them in sequence, and the second pass adds
+/// the blocks in order
+/// ([`bias_gradient_error_bound`](crate::bias_gradient_error_bound) is
+/// written in terms of it).
 pub(crate) const ROWS_PER_INVOCATION: usize = 32;
 
 /// Columns the uniform bias array of `bias_uniform.wgsl` holds: 64 KiB, the
@@ -148,8 +152,8 @@ pub(crate) fn pipeline_constants(
 }
 
 /// The shape `kernel` runs in: `shape` for the element-wise kernels, the
-/// fixed [`WORKGROUP_SIZE`] for the bias-gradient kernels, whose summation
-/// order (and so the published error bound) depends on it.
+/// fixed [`WORKGROUP_SIZE`] for the bias-gradient kernels, whose grid the
+/// host counts in invocations of that size.
 pub(crate) fn effective_shape(kernel: Kernel, shape: KernelShape) -> KernelShape {
     match kernel.layout {
         Layout::Chunked => shape,

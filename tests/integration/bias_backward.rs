@@ -22,7 +22,11 @@ use crate::common::{
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
 /// row, one long column, shapes ending mid mask word (3x5, 7x33), many rows of
-/// a column count just past the workgroup size, and both empty shapes.
+/// a column count just past the workgroup size, rows of whole mask words
+/// (70x96: three words a row, a last row block of 6 rows), rows of whole
+/// vectors but not words (41x12, 1x4), a row one short of whole vectors
+/// (33x1023), and both empty shapes. Each of the first pass's three kernels
+/// (one element, one vector, one mask word per row) runs on several.
 const SHAPES: &[[usize; 2]] = &[
     [1, 1],
     [1, 1031],
@@ -30,6 +34,10 @@ const SHAPES: &[[usize; 2]] = &[
     [3, 5],
     [7, 33],
     [1000, 257],
+    [70, 96],
+    [41, 12],
+    [1, 4],
+    [33, 1023],
     [0, 5],
     [5, 0],
 ];
