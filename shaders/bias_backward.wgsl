@@ -1,6 +1,6 @@
 // Fused bias-add + activation backward on a row-major [rows, cols] tensor,
 // first pass: dx (from dy and the forward's mask, per the kernel's KIND) and
-// the column sums of dx per block of ROWS_PER_INVOCATION rows (the prelude's).
+// the column sums of dx per block of `params.rows_per_block` rows.
 // bias_gradient_sum.wgsl then adds the blocks of each column in block order.
 // Deterministic: every sum has a fixed order, no float atomics.
 //
@@ -36,8 +36,8 @@ fn bias_activation_backward(
     let block = invocation / cols;
     // An invocation past the last block has an empty range of rows (no
     // early exit: see chunk_loop.wgsl).
-    let first = block * ROWS_PER_INVOCATION;
-    let end = min(first + ROWS_PER_INVOCATION, params.len / cols);
+    let first = block * params.rows_per_block;
+    let end = min(first + params.rows_per_block, params.len / cols);
     var sum = 0.0;
     for (var row = first; row < end; row++) {
         let i = row * cols + column;

@@ -245,6 +245,25 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD_WORDS: KernelSpec = KernelSpec {
     ..BIAS_ACTIVATION_BACKWARD
 };
 
+/// [`BIAS_ACTIVATION_BACKWARD_WORDS`] with neighbouring invocations
+/// streaming contiguous runs of a row, two runs each per row, for rows of a
+/// multiple of 512 columns.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS2: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_panels2",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_panels2",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD_PANELS2`] with four runs each per row, for
+/// rows of a multiple of 1024 columns.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS4: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_panels4",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_panels4",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
 /// The fused backward's second pass: `db` from the block sums.
 pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
     name: "bias_gradient_sum",
@@ -270,6 +289,8 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_BACKWARD,
     &BIAS_ACTIVATION_BACKWARD_VECTORS,
     &BIAS_ACTIVATION_BACKWARD_WORDS,
+    &BIAS_ACTIVATION_BACKWARD_PANELS2,
+    &BIAS_ACTIVATION_BACKWARD_PANELS4,
     &BIAS_GRADIENT_SUM,
 ];
 

@@ -7,12 +7,15 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::{Params, column_divisor};
-use crate::kernels::prelude::{CHUNK_ELEMENTS, ROWS_PER_INVOCATION, UNIFORM_BIAS_COLUMNS};
+use crate::kernels::prelude::{
+    BACKWARD_LANES, CHUNK_ELEMENTS, MAX_PANELS, MAX_ROW_BLOCKS, MIN_ROWS_PER_BLOCK,
+    UNIFORM_BIAS_COLUMNS,
+};
 use crate::kernels::{
-    BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_VECTORS, BIAS_ACTIVATION_BACKWARD_WORDS,
-    BIAS_ACTIVATION_FORWARD, BIAS_ACTIVATION_FORWARD_MASK,
-    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
-    BIAS_GRADIENT_SUM, Kernel, Kind,
+    BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_PANELS2, BIAS_ACTIVATION_BACKWARD_PANELS4,
+    BIAS_ACTIVATION_BACKWARD_VECTORS, BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD,
+    BIAS_ACTIVATION_FORWARD_MASK, BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
+    BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS, BIAS_GRADIENT_SUM, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
@@ -32,28 +35,39 @@ const F32_BYTES: u64 = DType::F32.size_bytes();
 /// is the real sum (the f64 sum of [`cpu::column_sums`](crate::cpu::column_sums)).
 ///
 /// The kernel adds each column in f32 in a fixed order: the rows of each
-/// block of [`ROWS_PER_INVOCATION`] (32) in sequence, then the blocks' sums
-/// in sequence (at most `ceil(rows / 32)`). Each term passes through at most
-/// `d = 32 + ceil(rows / 32)` roundings, so the classic bound `γ_d · Σ|dx|`
-/// with `γ_d = d·u / (1 - d·u)`, `u = 2^-24` holds; added to it are
-/// `(rows + d) · 2^-126` for a GPU that flushes subnormal operands and
-/// results, and the f64 reference's own `rows · 2^-53 · Σ|dx|`.
+/// block of `r` rows in sequence, then the blocks' sums in sequence (at most
+/// `ceil(rows / r)`), where `r` is 64, or for tensors of more than 2M rows
+/// the power of two that makes at most 32768 blocks. Each term passes
+/// through at most `d = r + ceil(rows / r)` roundings, so the classic bound
+/// `γ_d · Σ|dx|` with `γ_d = d·u / (1 - d·u)`, `u = 2^-24` holds; added to
+/// it are `(rows + d) · 2^-126` for a GPU that flushes subnormal operands
+/// and results, and the f64 reference's own `rows · 2^-53 · Σ|dx|`.
 /// Where a partial sum could overflow f32 (Σ|dx| > f32::MAX) the bound does
 /// not apply.
 ///
 /// ```
 /// use wgpu_activations::bias_gradient_error_bound;
-/// // 1000 rows: d = 64, about 3.8e-6 relative to the absolute sum.
+/// // 1000 rows: d = 64 + 16 = 80, about 4.8e-6 relative to the absolute sum.
 /// let bound = bias_gradient_error_bound(1000, 1.0);
-/// assert!(bound > 3.7e-6 && bound < 3.9e-6);
+/// assert!(bound > 4.7e-6 && bound < 4.9e-6);
 /// ```
 pub fn bias_gradient_error_bound(rows: usize, abs_sum: f64) -> f64 {
-    let depth = (ROWS_PER_INVOCATION + rows.div_ceil(ROWS_PER_INVOCATION)) as f64;
+    let block = rows_per_block(rows);
+    let depth = (block + rows.div_ceil(block)) as f64;
     let unit = f64::from(f32::EPSILON) / 2.0;
     let gamma = depth * unit / (1.0 - depth * unit);
     gamma * abs_sum
         + (rows as f64 + depth) * f64::from(f32::MIN_POSITIVE)
         + rows as f64 * f64::EPSILON / 2.0 * abs_sum
+}
+
+/// Rows of one block of the fused backward's first pass for a tensor of
+/// `rows` rows: [`MIN_ROWS_PER_BLOCK`], or the power of two that keeps the
+/// blocks within [`MAX_ROW_BLOCKS`].
+pub(crate) fn rows_per_block(rows: usize) -> usize {
+    rows.div_ceil(MAX_ROW_BLOCKS)
+        .next_power_of_two()
+        .max(MIN_ROWS_PER_BLOCK)
 }
 
 impl Gpu {
@@ -400,9 +414,9 @@ impl Gpu {
         let tiling = BackwardTiling::new(rows, cols);
         // Larger than one binding: whole row blocks at a time, each group
         // starting at an offset every operand can be bound at.
-        let group_rows = self.backward_group_rows(rows, cols)?;
+        let group_rows = self.backward_group_rows(&tiling, rows, cols)?;
         let block_sums_len = tiling.row_blocks * cols;
-        // Every dispatch binds all the block sums (1/ROWS_PER_INVOCATION of dy).
+        // Every dispatch binds all the block sums (1/64 of dy or less).
         let limit = self.limits().max_storage_buffer_binding_size;
         if block_sums_len as u64 * F32_BYTES > limit {
             return Err(Error::TooLarge {
@@ -422,6 +436,7 @@ impl Gpu {
         };
         let params = Params {
             cols: u32_of(cols, "columns")?,
+            rows_per_block: tiling.rows_per_block as u32,
             ..Params::new(activation)
         };
         segments::record(
@@ -442,7 +457,7 @@ impl Gpu {
                 split: Split::Rows {
                     cols,
                     group_rows,
-                    rows_per_block: ROWS_PER_INVOCATION,
+                    rows_per_block: tiling.rows_per_block,
                     invocations_per_block: tiling.groups_per_row,
                 },
             },
@@ -462,7 +477,12 @@ impl Gpu {
     /// block's sums come from one dispatch), a row count whose first
     /// element is a segment quantum (so `dy`, `dx` and the mask words all
     /// start at a bindable offset), and within one storage binding.
-    fn backward_group_rows(&self, rows: usize, cols: usize) -> Result<usize> {
+    fn backward_group_rows(
+        &self,
+        tiling: &BackwardTiling,
+        rows: usize,
+        cols: usize,
+    ) -> Result<usize> {
         let limit = self.limits().max_storage_buffer_binding_size;
         let rows_in_binding = (limit / (cols as u64 * F32_BYTES)) as usize;
         if rows <= rows_in_binding {
@@ -470,7 +490,9 @@ impl Gpu {
         }
         let quantum = segments::segment_quantum(self) as usize;
         // Both are powers of two, so the larger is a multiple of the smaller.
-        let step = ROWS_PER_INVOCATION.max(quantum / greatest_common_divisor(cols, quantum));
+        let step = tiling
+            .rows_per_block
+            .max(quantum / greatest_common_divisor(cols, quantum));
         let group = rows_in_binding / step * step;
         if group == 0 {
             return Err(Error::TooLarge {
@@ -491,30 +513,40 @@ fn greatest_common_divisor(mut a: usize, mut b: usize) -> usize {
     a
 }
 
-/// How the fused backward's first pass covers `[rows, cols]`: invocations
-/// of `columns` adjacent columns (a group) by [`ROWS_PER_INVOCATION`] rows
-/// (a row block), with the kernel that reads groups of that width.
+/// How the fused backward's first pass covers `[rows, cols]`: each
+/// invocation some columns (`columns` per row, a multiple of a row's width)
+/// of one block of [`rows_per_block`] rows, with the kernel that reads
+/// them.
 struct BackwardTiling {
     kernel: Kernel,
     groups_per_row: usize,
+    rows_per_block: usize,
     row_blocks: usize,
 }
 
 impl BackwardTiling {
     fn new(rows: usize, cols: usize) -> Self {
-        // The widest group the row length allows: a mask word per row (the
+        let word = CHUNK_ELEMENTS as usize;
+        // The widest the row length allows: runs that neighbouring
+        // invocations stream together, a mask word per row (the
         // element-wise kernels' chunk), a vector, or one element.
-        let (kernel, columns): (Kernel, usize) = if cols.is_multiple_of(CHUNK_ELEMENTS as usize) {
-            (&BIAS_ACTIVATION_BACKWARD_WORDS, CHUNK_ELEMENTS as usize)
-        } else if cols.is_multiple_of(4) {
-            (&BIAS_ACTIVATION_BACKWARD_VECTORS, 4)
-        } else {
-            (&BIAS_ACTIVATION_BACKWARD, 1)
-        };
+        let (kernel, columns): (Kernel, usize) =
+            if cols.is_multiple_of(BACKWARD_LANES * word * MAX_PANELS) {
+                (&BIAS_ACTIVATION_BACKWARD_PANELS4, word * 4)
+            } else if cols.is_multiple_of(BACKWARD_LANES * word * 2) {
+                (&BIAS_ACTIVATION_BACKWARD_PANELS2, word * 2)
+            } else if cols.is_multiple_of(word) {
+                (&BIAS_ACTIVATION_BACKWARD_WORDS, word)
+            } else if cols.is_multiple_of(4) {
+                (&BIAS_ACTIVATION_BACKWARD_VECTORS, 4)
+            } else {
+                (&BIAS_ACTIVATION_BACKWARD, 1)
+            };
         Self {
             kernel,
             groups_per_row: cols / columns,
-            row_blocks: rows.div_ceil(ROWS_PER_INVOCATION),
+            rows_per_block: rows_per_block(rows),
+            row_blocks: rows.div_ceil(rows_per_block(rows)),
         }
     }
 }

@@ -25,8 +25,10 @@ use crate::common::{
 /// a column count just past the workgroup size, rows of whole mask words
 /// (70x96: three words a row, a last row block of 6 rows), rows of whole
 /// vectors but not words (41x12, 1x4), a row one short of whole vectors
-/// (33x1023), and both empty shapes. Each of the first pass's three kernels
-/// (one element, one vector, one mask word per row) runs on several.
+/// (33x1023), rows of runs of 256 columns, two (130x512: a last row block
+/// of 2 rows) or four to a group (3x2048: two groups a row), and both empty
+/// shapes. Each of the first pass's kernels (one element, one vector, one
+/// mask word, two or four runs per row) runs on one or more.
 const SHAPES: &[[usize; 2]] = &[
     [1, 1],
     [1, 1031],
@@ -38,6 +40,8 @@ const SHAPES: &[[usize; 2]] = &[
     [41, 12],
     [1, 4],
     [33, 1023],
+    [130, 512],
+    [3, 2048],
     [0, 5],
     [5, 0],
 ];
@@ -184,11 +188,12 @@ fn bias_backward_matches_reference_at_every_shape() {
 #[test]
 fn bias_backward_past_one_dispatch_dimension() {
     let Some(gpu) = gpu() else { return };
-    // The kernel's workgroups are column tiles x row blocks; one row of more
-    // than 65535 tiles of WORKGROUP_SIZE columns needs more workgroups than
-    // one dispatch dimension holds (and the db pass as many).
+    // Rows that are not whole vectors take one column per invocation, in
+    // workgroups of WORKGROUP_SIZE; one row of more than 65535 workgroups'
+    // columns needs more workgroups than one dispatch dimension holds (and
+    // the db pass as many).
     let per_dimension = gpu.info().max_compute_workgroups_per_dimension as usize;
-    let shape = [1, per_dimension * WORKGROUP_SIZE as usize + 1000];
+    let shape = [1, per_dimension * WORKGROUP_SIZE as usize + 1001];
     assert!(shape[1].div_ceil(WORKGROUP_SIZE as usize) > per_dimension);
     let activation = Activation::LeakyRelu { slope: 0.01 };
     check(
@@ -202,8 +207,9 @@ fn bias_backward_past_one_dispatch_dimension() {
 #[test]
 fn bias_backward_of_a_tall_column() {
     let Some(gpu) = gpu() else { return };
-    // One column of 2.1M rows: 257 row blocks summed in sequence after each
-    // block's 256 lanes of 32 rows, the deepest summation the bound covers.
+    // One column of 2.1M rows: 16407 row blocks of 128 rows (64 would make
+    // more blocks than a CPU adapter's loop allows), each summed in
+    // sequence, then the blocks in sequence.
     let activation = Activation::ClippedRelu { cap: 6.0 };
     let comparison = check(
         &gpu,
