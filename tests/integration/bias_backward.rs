@@ -591,3 +591,85 @@ fn a_gradient_with_another_row_length_than_the_forward_is_shape_mismatch() {
     let (_, db) = gpu.bias_relu_backward(&dy, &mask).unwrap();
     assert_eq!(db.download().unwrap(), vec![3.0; 4]);
 }
+
+/// Buffers alive on `gpu`'s device after `record` records into a fresh
+/// encoder, less those before; the encoder is then submitted and waited on.
+fn buffers_created(gpu: &Gpu, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> isize {
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    let before = crate::common::counters::live_objects(gpu).0;
+    record(&mut encoder);
+    let created = crate::common::counters::live_objects(gpu).0 - before;
+    gpu.submit("recorded backward", encoder).unwrap();
+    gpu.wait_idle().unwrap();
+    created
+}
+
+#[test]
+fn repeated_backward_calls_reuse_the_block_sums_scratch() {
+    let Some(gpu) = crate::common::counters::own_gpu() else {
+        return;
+    };
+    let activation = Activation::LeakyRelu { slope: 0.01 };
+    let shape = [300, 64];
+    let cases: Vec<Case> = (0..2)
+        .map(|seed| Case::well_behaved(activation, shape, 40 + seed))
+        .collect();
+    let upload = |case: &Case| {
+        (
+            Tensor::from_slice_with_shape(&gpu, &case.dy, &shape).unwrap(),
+            Mask::from_words(&gpu, &case.mask, case.dy.len()).unwrap(),
+            Tensor::uninit(&gpu, &shape).unwrap(),
+            Tensor::uninit(&gpu, &[shape[1]]).unwrap(),
+        )
+    };
+    let operands: Vec<_> = cases.iter().map(upload).collect();
+    // The first call makes the scratch the Gpu keeps.
+    let (dy, mask, _, _) = &operands[0];
+    drop(gpu.bias_activation_backward(activation, dy, mask).unwrap());
+    gpu.wait_idle().unwrap();
+    for round in 0..3 {
+        // Two backward ops in one encoder before one submit: each op's
+        // second pass reads its own block sums, though they share a buffer.
+        let fused = buffers_created(&gpu, |encoder| {
+            for (dy, mask, dx, db) in &operands {
+                gpu.record_bias_activation_backward(encoder, activation, dy, mask, dx, db)
+                    .unwrap();
+            }
+        });
+        // The element-wise backward creates its parameter block alone, and
+        // so, in steady state, does the fused one: no block sums.
+        let elementwise = buffers_created(&gpu, |encoder| {
+            for (dy, mask, dx, _) in &operands {
+                gpu.record_activation_backward(encoder, activation, dy, mask, dx)
+                    .unwrap();
+            }
+        });
+        assert_eq!(fused, elementwise, "round {round}: buffers created");
+        for (case, (_, _, dx, _)) in cases.iter().zip(&operands) {
+            assert_agrees(
+                &format!("round {round}: dx"),
+                &case.dy,
+                &dx.download().unwrap(),
+                &case.dx,
+                &case.dx_flushed,
+            );
+        }
+    }
+    // The fused results of the last round, after the element-wise backward
+    // overwrote dx with the same values.
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    for (dy, mask, dx, db) in &operands {
+        gpu.record_bias_activation_backward(&mut encoder, activation, dy, mask, dx, db)
+            .unwrap();
+    }
+    gpu.submit("two backward ops", encoder).unwrap();
+    for (case, (_, _, _, db)) in cases.iter().zip(&operands) {
+        let comparison = assert_db_within_bound(
+            "shared scratch",
+            &db.download().unwrap(),
+            &case.dx,
+            shape[0],
+        );
+        assert_eq!(comparison.bounded, shape[1]);
+    }
+}
