@@ -12,6 +12,12 @@ use crate::upload::UploadPool;
 /// Bytes of the uniform bias array (shaders/bias_uniform.wgsl).
 const UNIFORM_BIAS_BYTES: u64 = UNIFORM_BIAS_COLUMNS as u64 * 4;
 
+/// The largest block-sums scratch a `Gpu` keeps for the fused backward:
+/// that of a 512 MiB `dy`. A larger one is made for its op alone and freed
+/// with it, so a single huge backward does not pin its scratch for the
+/// `Gpu`'s lifetime.
+const KEPT_BLOCK_SUMS_BYTES: u64 = 16 << 20;
+
 /// How [`Gpu::with_options`] picks an adapter.
 ///
 /// [`GpuOptions::from_env`] reads the variables wgpu users already know:
@@ -273,6 +279,15 @@ struct Inner {
     /// adapters, made once and shared by every op: each op records its copy
     /// right before its dispatch, and the queue runs them in that order.
     uniform_bias_staging: Mutex<Option<wgpu::Buffer>>,
+    /// The fused backward's block sums, shared by every backward op the
+    /// same way: each op's first pass writes them and its second pass reads
+    /// them in consecutive dispatches, recorded together, and the queue runs
+    /// them in order (wgpu puts a barrier between two dispatches that use a
+    /// writable buffer), so another op's writes never come between.
+    /// Replaced by a larger one when an op needs more (up to
+    /// [`KEPT_BLOCK_SUMS_BYTES`]); ops planned earlier keep the one they
+    /// bound.
+    block_sums_scratch: Mutex<Option<wgpu::Buffer>>,
 }
 
 impl fmt::Debug for Gpu {
@@ -451,6 +466,7 @@ impl Gpu {
                 readback_pool: ReadbackPool::default(),
                 upload_pool: UploadPool::default(),
                 uniform_bias_staging: Mutex::new(None),
+                block_sums_scratch: Mutex::new(None),
             }),
         })
     }
@@ -496,6 +512,38 @@ impl Gpu {
             return Ok(buffer.clone());
         }
         let buffer = crate::buffer::uniform_scratch(self, UNIFORM_BIAS_BYTES)?;
+        *slot = Some(buffer.clone());
+        Ok(buffer)
+    }
+
+    /// A storage buffer of at least `bytes` (as
+    /// [`storage_bytes`](crate::buffer::storage_bytes) returned) for the fused
+    /// backward's block sums: the shared one, grown if it is smaller, or one
+    /// of its own for a request over [`KEPT_BLOCK_SUMS_BYTES`].
+    pub(crate) fn block_sums_scratch(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        const LABEL: &str = "wgpu-activations block sums";
+        if bytes > KEPT_BLOCK_SUMS_BYTES {
+            return crate::buffer::allocate(self, bytes, LABEL);
+        }
+        let mut slot = self
+            .inner
+            .block_sums_scratch
+            .lock()
+            .map_err(|_| Error::Wgpu {
+                context: "the bias gradient's scratch".to_string(),
+                message: "scratch buffer poisoned by a panic on another thread".to_string(),
+            })?;
+        if let Some(buffer) = slot.as_ref().filter(|buffer| buffer.size() >= bytes) {
+            return Ok(buffer.clone());
+        }
+        // Grown by powers of two, so that a run of growing ops replaces it
+        // a few times only; still a whole number of vectors.
+        let grown = bytes
+            .next_power_of_two()
+            .min(KEPT_BLOCK_SUMS_BYTES)
+            .min(self.limits().max_buffer_size)
+            .max(bytes);
+        let buffer = crate::buffer::allocate(self, grown, LABEL)?;
         *slot = Some(buffer.clone());
         Ok(buffer)
     }

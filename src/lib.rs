@@ -91,7 +91,9 @@
 //!
 //! - A convenience op (`gpu.relu(&x)`) allocates its outputs, builds its
 //!   commands and submits; [`Tensor::download`] waits. Downloads take their
-//!   staging buffers from a bounded pool on the [`Gpu`].
+//!   staging buffers from a bounded pool on the [`Gpu`]; the fused
+//!   backward's partial sums live in a scratch buffer the [`Gpu`] keeps
+//!   (grown to the largest op's, up to 16 MiB).
 //! - A `record_*` op (and [`Gpu::record_op`], [`Batch`]) checks its operands
 //!   and creates its parameter blocks and bind groups (and, for a view whose
 //!   length is not a multiple of 4 elements, small scratch buffers) on every

@@ -47,9 +47,11 @@ enum Command {
         /// Write bench.csv, bench.json and the plot bench.svg into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only these ops (comma-separated names as the table prints them).
-        #[arg(long, value_delimiter = ',')]
-        ops: Option<Vec<String>>,
+        /// Only these ops (comma-separated names as the table prints them;
+        /// a comma inside a name's parentheses, as in
+        /// `bias_relu_backward(dx,db)`, is part of the name).
+        #[arg(long)]
+        ops: Option<String>,
         /// Only these sizes, as powers of two (comma-separated, e.g. `20,24`).
         #[arg(long, value_delimiter = ',')]
         log2_sizes: Option<Vec<u32>>,
@@ -191,7 +193,7 @@ allocated, pipelines compiled beforehand). CPU ms: the reference, one thread."
 fn run_bench(
     quick: bool,
     out: Option<PathBuf>,
-    ops: Option<Vec<String>>,
+    ops: Option<String>,
     log2_sizes: Option<Vec<u32>>,
     samples: Option<usize>,
     report_dir: Option<PathBuf>,
@@ -203,8 +205,8 @@ fn run_bench(
     };
     if let Some(names) = ops {
         config.ops = Vec::new();
-        for name in names {
-            let Some(op) = BenchOp::from_name(&name) else {
+        for name in op_names(&names) {
+            let Some(op) = BenchOp::from_name(name) else {
                 let known: Vec<String> = BenchOp::all().iter().map(|op| op.name()).collect();
                 eprintln!("error: unknown op {name:?}; known: {}", known.join(", "));
                 return Ok(ExitCode::from(2));
@@ -342,5 +344,40 @@ fn truncate(text: &str, width: usize) -> String {
         let mut short: String = text.chars().take(width - 1).collect();
         short.push('…');
         short
+    }
+}
+
+/// The names of a comma-separated `--ops` list. Commas inside parentheses
+/// belong to a name (`bias_relu_backward(dx,db)`).
+fn op_names(list: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (index, character) in list.char_indices() {
+        match character {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                names.push(list[start..index].trim());
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    names.push(list[start..].trim());
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::op_names;
+
+    #[test]
+    fn op_names_keep_commas_inside_parentheses() {
+        assert_eq!(
+            op_names("relu_backward(mask), bias_relu_backward(dx,db),relu"),
+            ["relu_backward(mask)", "bias_relu_backward(dx,db)", "relu"]
+        );
+        assert_eq!(op_names("relu"), ["relu"]);
     }
 }

@@ -56,6 +56,8 @@ const BIAS_STORAGE: Part = part!("bias_storage.wgsl");
 const BIAS_UNIFORM: Part = part!("bias_uniform.wgsl");
 const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
 const BIAS_BACKWARD: Part = part!("bias_backward.wgsl");
+const BIAS_BACKWARD_VECTORS: Part = part!("bias_backward_vectors.wgsl");
+const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
 
 /// Every file under `shaders/`, each in at least one kernel's module (a test
 /// checks both directions against the directory).
@@ -81,6 +83,8 @@ pub(crate) const PARTS: &[Part] = &[
     BIAS_UNIFORM,
     BIAS_FORWARD,
     BIAS_BACKWARD,
+    BIAS_BACKWARD_VECTORS,
+    BIAS_GRADIENT,
 ];
 
 /// Which activation kinds a kernel is compiled for (the `KIND` constant).
@@ -103,9 +107,8 @@ pub(crate) enum Layout {
     /// [`KernelLayout`](crate::KernelLayout) says; data bound as whole
     /// 16-byte vectors.
     Elementwise,
-    /// Workgroups of [`prelude::WORKGROUP_SIZE`] over rows and columns (the
-    /// bias-gradient kernels, whose summation order depends on it); data
-    /// bound exactly.
+    /// Workgroups of [`prelude::WORKGROUP_SIZE`] invocations over row blocks
+    /// and columns (the bias-gradient kernels); data bound exactly.
     Rows,
 }
 
@@ -229,6 +232,8 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS: KernelSpec = Kernel
     ..BIAS_ACTIVATION_FORWARD_MASK
 };
 
+/// The fused backward's first pass (`dx` and block sums) one element at a
+/// time, for rows that are not whole vectors.
 pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     name: "bias_activation_backward",
     parts: &[BIAS_BACKWARD],
@@ -244,9 +249,47 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     layout: Layout::Rows,
 };
 
+/// [`BIAS_ACTIVATION_BACKWARD`] one `vec4` of columns per invocation and
+/// row, for rows of whole vectors.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_VECTORS: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_vectors",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_vectors",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD`] 32 columns (eight `vec4`s, one mask word)
+/// per invocation and row, for rows of whole mask words.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_WORDS: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_words",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_words",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD_WORDS`] with neighbouring invocations
+/// streaming contiguous runs of a row, two runs each per row, for rows of a
+/// multiple of 512 columns.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS2: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_panels2",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_panels2",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD_PANELS2`] with four runs each per row, for
+/// rows of a multiple of 1024 columns.
+pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS4: KernelSpec = KernelSpec {
+    name: "bias_activation_backward_panels4",
+    parts: &[BIAS_BACKWARD_VECTORS],
+    entry_point: "bias_activation_backward_panels4",
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// The fused backward's second pass: `db` from the block sums.
 pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
     name: "bias_gradient_sum",
-    parts: &[BIAS_BACKWARD],
+    parts: &[BIAS_GRADIENT],
     entry_point: "bias_gradient_sum",
     bindings: &[(0, "block_sums_in"), (1, "db")],
     kinds: Kinds::Fixed,
@@ -267,6 +310,10 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
     &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
     &BIAS_ACTIVATION_BACKWARD,
+    &BIAS_ACTIVATION_BACKWARD_VECTORS,
+    &BIAS_ACTIVATION_BACKWARD_WORDS,
+    &BIAS_ACTIVATION_BACKWARD_PANELS2,
+    &BIAS_ACTIVATION_BACKWARD_PANELS4,
     &BIAS_GRADIENT_SUM,
 ];
 

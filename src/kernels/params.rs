@@ -37,9 +37,8 @@ uniform_block! {
         parameter: u32,
         /// Row length of the fused bias kernels.
         cols: u32,
-        /// Columns one workgroup of the bias-gradient kernel covers (a power
-        /// of two).
-        tile_cols: u32,
+        /// Rows of one block of the fused backward's first pass.
+        rows_per_block: u32,
         /// Elements of the dispatch's main operand.
         len: u32,
         /// `floor(e / cols) = mul_hi(e, column_magic) >> column_shift` for

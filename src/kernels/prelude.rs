@@ -16,18 +16,43 @@ pub(crate) const CHUNK_ELEMENTS: u64 = 32;
 /// `vec4`s of one chunk.
 const CHUNK_VECTORS: u64 = CHUNK_ELEMENTS / 4;
 
-/// The largest workgroup the shaders' workgroup arrays allow.
+/// The largest workgroup a [`KernelShape`] may ask for: WebGPU's default
+/// `max_compute_invocations_per_workgroup`.
 pub(crate) const MAX_WORKGROUP_SIZE: u32 = 256;
 
-/// Threads per workgroup of the bias-gradient kernels, whose summation order
-/// (and so [`bias_gradient_error_bound`](crate::bias_gradient_error_bound))
-/// depends on it. The element-wise kernels follow a
+/// Threads per workgroup of the bias-gradient kernels (the fused backward's
+/// two passes). Their summation order does not depend on it: each
+/// invocation sums its own rows. The element-wise kernels follow a
 /// [`KernelShape`](crate::KernelShape) instead.
 pub const WORKGROUP_SIZE: u32 = 256;
 
-/// Rows one invocation of `bias_activation_backward` sums in sequence before
-/// the workgroup's tree.
-pub(crate) const ROWS_PER_INVOCATION: usize = 32;
+/// The fewest rows of one block of the fused backward's first pass, where
+/// one invocation sums each of its columns over the block's rows in
+/// sequence, and the second pass adds the blocks in order
+/// ([`bias_gradient_error_bound`](crate::bias_gradient_error_bound) is
+/// written in terms of the blocks).
+///
+/// 64 rather than 32: the second pass then reads half the block sums, which
+/// measured the fused backward at 1.12 to 1.22x the backward from the mask
+/// on lavapipe instead of 1.29 to 1.43 (benches/README.md); on 2^24
+/// elements of 1024 columns there are still 2048 invocations.
+pub(crate) const MIN_ROWS_PER_BLOCK: usize = 64;
+
+/// The most row blocks the fused backward's second pass adds per column;
+/// taller tensors take longer blocks. lavapipe and llvmpipe end an
+/// invocation's loops after 65535 iterations in all (a guard of their
+/// compiler against endless loops: seen as a `db` of only the first 65535
+/// blocks of a 6M-row tensor), so every loop stays well under that.
+pub(crate) const MAX_ROW_BLOCKS: usize = 32768;
+
+/// Neighbouring invocations of the fused backward's panel kernels
+/// (`bias_backward_vectors.wgsl`) that cover one contiguous run of a row
+/// together: one AVX2 register of 32-bit lanes, as CPU adapters run them.
+pub(crate) const BACKWARD_LANES: usize = 8;
+
+/// The most runs of a row one invocation of the fused backward steps
+/// through, each with its own sums.
+pub(crate) const MAX_PANELS: usize = 4;
 
 /// Columns the uniform bias array of `bias_uniform.wgsl` holds: 64 KiB, the
 /// smallest `max_uniform_buffer_binding_size` WebGPU allows.
@@ -63,9 +88,8 @@ pub(crate) fn source() -> String {
     ));
     line(format!("const CHUNK_ELEMENTS: u32 = {CHUNK_ELEMENTS}u;"));
     line(format!("const CHUNK_VECTORS: u32 = {CHUNK_VECTORS}u;"));
-    line(format!(
-        "const ROWS_PER_INVOCATION: u32 = {ROWS_PER_INVOCATION}u;"
-    ));
+    line(format!("const BACKWARD_LANES: u32 = {BACKWARD_LANES}u;"));
+    line(format!("const MAX_PANELS: u32 = {MAX_PANELS}u;"));
     line(format!(
         "const UNIFORM_BIAS_VECTORS: u32 = {}u;",
         UNIFORM_BIAS_COLUMNS / 4
@@ -148,8 +172,8 @@ pub(crate) fn pipeline_constants(
 }
 
 /// The shape `kernel` runs in: `shape` for the element-wise kernels, the
-/// fixed [`WORKGROUP_SIZE`] for the bias-gradient kernels, whose summation
-/// order (and so the published error bound) depends on it.
+/// fixed [`WORKGROUP_SIZE`] for the bias-gradient kernels, whose grid the
+/// host counts in invocations of that size.
 pub(crate) fn effective_shape(kernel: Kernel, shape: KernelShape) -> KernelShape {
     match kernel.layout {
         Layout::Elementwise => shape,

@@ -7,11 +7,15 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::{Params, column_divisor};
-use crate::kernels::prelude::{ROWS_PER_INVOCATION, UNIFORM_BIAS_COLUMNS, WORKGROUP_SIZE};
+use crate::kernels::prelude::{
+    BACKWARD_LANES, CHUNK_ELEMENTS, MAX_PANELS, MAX_ROW_BLOCKS, MIN_ROWS_PER_BLOCK,
+    UNIFORM_BIAS_COLUMNS,
+};
 use crate::kernels::{
-    BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_FORWARD, BIAS_ACTIVATION_FORWARD_MASK,
-    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
-    BIAS_GRADIENT_SUM, Kind,
+    BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_PANELS2, BIAS_ACTIVATION_BACKWARD_PANELS4,
+    BIAS_ACTIVATION_BACKWARD_VECTORS, BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD,
+    BIAS_ACTIVATION_FORWARD_MASK, BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
+    BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS, BIAS_GRADIENT_SUM, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
@@ -30,30 +34,40 @@ const F32_BYTES: u64 = DType::F32.size_bytes();
 /// `|db - exact| <= bias_gradient_error_bound(rows, abs_sum)`, where `exact`
 /// is the real sum (the f64 sum of [`cpu::column_sums`](crate::cpu::column_sums)).
 ///
-/// The kernel adds each column in f32 in a fixed order: up to 32 rows per
-/// invocation in sequence, then a tree over at most 256 lanes (depth 8), then
-/// the row blocks in sequence (at most `ceil(rows / 32)`). Each term passes
-/// through at most `d = 32 + 8 + ceil(rows / 32)` roundings, so the classic
-/// bound `γ_d · Σ|dx|` with `γ_d = d·u / (1 - d·u)`, `u = 2^-24` holds; added
-/// to it are `(rows + d) · 2^-126` for a GPU that flushes subnormal operands
+/// The kernel adds each column in f32 in a fixed order: the rows of each
+/// block of `r` rows in sequence, then the blocks' sums in sequence (at most
+/// `ceil(rows / r)`), where `r` is 64, or for tensors of more than 2M rows
+/// the power of two that makes at most 32768 blocks. Each term passes
+/// through at most `d = r + ceil(rows / r)` roundings, so the classic bound
+/// `γ_d · Σ|dx|` with `γ_d = d·u / (1 - d·u)`, `u = 2^-24` holds; added to
+/// it are `(rows + d) · 2^-126` for a GPU that flushes subnormal operands
 /// and results, and the f64 reference's own `rows · 2^-53 · Σ|dx|`.
 /// Where a partial sum could overflow f32 (Σ|dx| > f32::MAX) the bound does
 /// not apply.
 ///
 /// ```
 /// use wgpu_activations::bias_gradient_error_bound;
-/// // 1000 rows: d = 72, about 4.3e-6 relative to the absolute sum.
+/// // 1000 rows: d = 64 + 16 = 80, about 4.8e-6 relative to the absolute sum.
 /// let bound = bias_gradient_error_bound(1000, 1.0);
-/// assert!(bound > 4.2e-6 && bound < 4.4e-6);
+/// assert!(bound > 4.7e-6 && bound < 4.9e-6);
 /// ```
 pub fn bias_gradient_error_bound(rows: usize, abs_sum: f64) -> f64 {
-    let log2_lanes = WORKGROUP_SIZE.ilog2() as usize;
-    let depth = (ROWS_PER_INVOCATION + log2_lanes + rows.div_ceil(ROWS_PER_INVOCATION)) as f64;
+    let block = rows_per_block(rows);
+    let depth = (block + rows.div_ceil(block)) as f64;
     let unit = f64::from(f32::EPSILON) / 2.0;
     let gamma = depth * unit / (1.0 - depth * unit);
     gamma * abs_sum
         + (rows as f64 + depth) * f64::from(f32::MIN_POSITIVE)
         + rows as f64 * f64::EPSILON / 2.0 * abs_sum
+}
+
+/// Rows of one block of the fused backward's first pass for a tensor of
+/// `rows` rows: [`MIN_ROWS_PER_BLOCK`], or the power of two that keeps the
+/// blocks within [`MAX_ROW_BLOCKS`].
+pub(crate) fn rows_per_block(rows: usize) -> usize {
+    rows.div_ceil(MAX_ROW_BLOCKS)
+        .next_power_of_two()
+        .max(MIN_ROWS_PER_BLOCK)
 }
 
 impl Gpu {
@@ -397,12 +411,12 @@ impl Gpu {
             });
             return Ok(());
         }
-        let tile = BackwardTiling::new(rows, cols);
+        let tiling = BackwardTiling::new(rows, cols);
         // Larger than one binding: whole row blocks at a time, each group
         // starting at an offset every operand can be bound at.
-        let group_rows = self.backward_group_rows(&tile, rows, cols)?;
-        let block_sums_len = tile.row_blocks * cols;
-        // Every dispatch binds all the block sums (1/32 to 1/8192 of dy).
+        let group_rows = self.backward_group_rows(&tiling, rows, cols)?;
+        let block_sums_len = tiling.row_blocks * cols;
+        // Every dispatch binds all the block sums (1/64 of dy or less).
         let limit = self.limits().max_storage_buffer_binding_size;
         if block_sums_len as u64 * F32_BYTES > limit {
             return Err(Error::TooLarge {
@@ -414,7 +428,7 @@ impl Gpu {
         }
         let bytes =
             buffer::storage_bytes(self, block_sums_len, F32_BYTES, "bias-gradient block sums")?;
-        let block_sums = buffer::allocate(self, bytes, "wgpu-activations block sums")?;
+        let block_sums = self.block_sums_scratch(bytes)?;
         let block_sums = Binding {
             buffer: &block_sums,
             offset: 0,
@@ -422,14 +436,14 @@ impl Gpu {
         };
         let params = Params {
             cols: u32_of(cols, "columns")?,
-            tile_cols: tile.tile_cols as u32,
+            rows_per_block: tiling.rows_per_block as u32,
             ..Params::new(activation)
         };
         segments::record(
             self,
             plan,
             &ElementwiseOp {
-                kernel: &BIAS_ACTIVATION_BACKWARD,
+                kernel: tiling.kernel,
                 kind: Kind::of(activation)?,
                 params,
                 operands: &[
@@ -443,8 +457,8 @@ impl Gpu {
                 split: Split::Rows {
                     cols,
                     group_rows,
-                    rows_per_block: tile.rows_per_block,
-                    column_tiles: tile.column_tiles,
+                    rows_per_block: tiling.rows_per_block,
+                    invocations_per_block: tiling.groups_per_row,
                 },
             },
         )?;
@@ -454,7 +468,7 @@ impl Gpu {
             &BIAS_GRADIENT_SUM,
             Kind::fixed(),
             &[block_sums, db.binding()],
-            Grid::Workgroups(cols.div_ceil(WORKGROUP_SIZE as usize) as u64),
+            Grid::Invocations(cols as u64),
         )
     }
 
@@ -465,7 +479,7 @@ impl Gpu {
     /// start at a bindable offset), and within one storage binding.
     fn backward_group_rows(
         &self,
-        tile: &BackwardTiling,
+        tiling: &BackwardTiling,
         rows: usize,
         cols: usize,
     ) -> Result<usize> {
@@ -476,7 +490,7 @@ impl Gpu {
         }
         let quantum = segments::segment_quantum(self) as usize;
         // Both are powers of two, so the larger is a multiple of the smaller.
-        let step = tile
+        let step = tiling
             .rows_per_block
             .max(quantum / greatest_common_divisor(cols, quantum));
         let group = rows_in_binding / step * step;
@@ -499,28 +513,40 @@ fn greatest_common_divisor(mut a: usize, mut b: usize) -> usize {
     a
 }
 
-/// How `bias_activation_backward` covers `[rows, cols]`: workgroups of
-/// `tile_cols` columns by `lanes` row lanes, each lane walking
-/// [`ROWS_PER_INVOCATION`] rows.
+/// How the fused backward's first pass covers `[rows, cols]`: each
+/// invocation some columns (`columns` per row, a multiple of a row's width)
+/// of one block of [`rows_per_block`] rows, with the kernel that reads
+/// them.
 struct BackwardTiling {
-    tile_cols: usize,
-    column_tiles: usize,
+    kernel: Kernel,
+    groups_per_row: usize,
     rows_per_block: usize,
     row_blocks: usize,
 }
 
 impl BackwardTiling {
     fn new(rows: usize, cols: usize) -> Self {
-        let workgroup = WORKGROUP_SIZE as usize;
-        // A power of two, so lanes = workgroup / tile_cols is exact and the
-        // lanes' tree reduction halves evenly.
-        let tile_cols = cols.next_power_of_two().min(workgroup);
-        let rows_per_block = workgroup / tile_cols * ROWS_PER_INVOCATION;
+        let word = CHUNK_ELEMENTS as usize;
+        // The widest the row length allows: runs that neighbouring
+        // invocations stream together, a mask word per row (the
+        // element-wise kernels' chunk), a vector, or one element.
+        let (kernel, columns): (Kernel, usize) =
+            if cols.is_multiple_of(BACKWARD_LANES * word * MAX_PANELS) {
+                (&BIAS_ACTIVATION_BACKWARD_PANELS4, word * 4)
+            } else if cols.is_multiple_of(BACKWARD_LANES * word * 2) {
+                (&BIAS_ACTIVATION_BACKWARD_PANELS2, word * 2)
+            } else if cols.is_multiple_of(word) {
+                (&BIAS_ACTIVATION_BACKWARD_WORDS, word)
+            } else if cols.is_multiple_of(4) {
+                (&BIAS_ACTIVATION_BACKWARD_VECTORS, 4)
+            } else {
+                (&BIAS_ACTIVATION_BACKWARD, 1)
+            };
         Self {
-            tile_cols,
-            column_tiles: cols.div_ceil(tile_cols),
-            rows_per_block,
-            row_blocks: rows.div_ceil(rows_per_block),
+            kernel,
+            groups_per_row: cols / columns,
+            rows_per_block: rows_per_block(rows),
+            row_blocks: rows.div_ceil(rows_per_block(rows)),
         }
     }
 }

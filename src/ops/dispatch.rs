@@ -31,8 +31,9 @@ pub(crate) enum Grid {
     /// A chunked element-wise kernel over this many elements: the workgroup
     /// count follows from the pipeline's [`KernelShape`](crate::KernelShape).
     Chunks(usize),
-    /// Exactly this many workgroups (the bias-gradient kernels).
-    Workgroups(u64),
+    /// This many invocations, in workgroups of the pipeline's size (the
+    /// bias-gradient kernels); the kernel skips those past its work.
+    Invocations(u64),
 }
 
 /// Adds `kernel`, compiled for `kind`, over `grid` to `plan`: the pipeline
@@ -58,7 +59,9 @@ pub(crate) fn record(
             let chunks = (elements as u64).div_ceil(CHUNK_ELEMENTS);
             chunks.div_ceil(compiled.shape.chunks_per_workgroup())
         }
-        Grid::Workgroups(workgroups) => workgroups,
+        Grid::Invocations(invocations) => {
+            invocations.div_ceil(u64::from(compiled.shape.workgroup_size))
+        }
     };
     if workgroups == 0 {
         return Ok(());

@@ -56,12 +56,13 @@ pub(crate) enum Split {
     Elements { cols: Option<usize> },
     /// At whole groups of `group_rows` rows of `cols` (a multiple of the
     /// kernel's `rows_per_block`); each segment is told its first row block
-    /// (`first_row_block`) and runs `column_tiles` workgroups per row block.
+    /// (`first_row_block`) and runs `invocations_per_block` invocations per
+    /// row block.
     Rows {
         cols: usize,
         group_rows: usize,
         rows_per_block: usize,
-        column_tiles: usize,
+        invocations_per_block: usize,
     },
 }
 
@@ -172,10 +173,10 @@ fn record_range(
         Split::Rows {
             cols,
             rows_per_block,
-            column_tiles,
+            invocations_per_block,
             ..
-        } => Grid::Workgroups(
-            column_tiles as u64 * (len / cols as u64).div_ceil(rows_per_block as u64),
+        } => Grid::Invocations(
+            invocations_per_block as u64 * (len / cols as u64).div_ceil(rows_per_block as u64),
         ),
     };
     dispatch::record(gpu, plan, op.kernel, op.kind, &bindings, grid)

@@ -22,7 +22,13 @@ use crate::common::{
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
 /// row, one long column, shapes ending mid mask word (3x5, 7x33), many rows of
-/// a column count just past the workgroup size, and both empty shapes.
+/// a column count just past the workgroup size, rows of whole mask words
+/// (70x96: three words a row, a last row block of 6 rows), rows of whole
+/// vectors but not words (41x12, 1x4), a row one short of whole vectors
+/// (33x1023), rows of runs of 256 columns, two (130x512: a last row block
+/// of 2 rows) or four to a group (3x2048: two groups a row), and both empty
+/// shapes. Each of the first pass's kernels (one element, one vector, one
+/// mask word, two or four runs per row) runs on one or more.
 const SHAPES: &[[usize; 2]] = &[
     [1, 1],
     [1, 1031],
@@ -30,6 +36,12 @@ const SHAPES: &[[usize; 2]] = &[
     [3, 5],
     [7, 33],
     [1000, 257],
+    [70, 96],
+    [41, 12],
+    [1, 4],
+    [33, 1023],
+    [130, 512],
+    [3, 2048],
     [0, 5],
     [5, 0],
 ];
@@ -176,11 +188,12 @@ fn bias_backward_matches_reference_at_every_shape() {
 #[test]
 fn bias_backward_past_one_dispatch_dimension() {
     let Some(gpu) = gpu() else { return };
-    // The kernel's workgroups are column tiles x row blocks; one row of more
-    // than 65535 tiles of WORKGROUP_SIZE columns needs more workgroups than
-    // one dispatch dimension holds (and the db pass as many).
+    // Rows that are not whole vectors take one column per invocation, in
+    // workgroups of WORKGROUP_SIZE; one row of more than 65535 workgroups'
+    // columns needs more workgroups than one dispatch dimension holds (and
+    // the db pass as many).
     let per_dimension = gpu.info().max_compute_workgroups_per_dimension as usize;
-    let shape = [1, per_dimension * WORKGROUP_SIZE as usize + 1000];
+    let shape = [1, per_dimension * WORKGROUP_SIZE as usize + 1001];
     assert!(shape[1].div_ceil(WORKGROUP_SIZE as usize) > per_dimension);
     let activation = Activation::LeakyRelu { slope: 0.01 };
     check(
@@ -194,8 +207,9 @@ fn bias_backward_past_one_dispatch_dimension() {
 #[test]
 fn bias_backward_of_a_tall_column() {
     let Some(gpu) = gpu() else { return };
-    // One column of 2.1M rows: 257 row blocks summed in sequence after each
-    // block's 256 lanes of 32 rows, the deepest summation the bound covers.
+    // One column of 2.1M rows: 16407 row blocks of 128 rows (64 would make
+    // more blocks than a CPU adapter's loop allows), each summed in
+    // sequence, then the blocks in sequence.
     let activation = Activation::ClippedRelu { cap: 6.0 };
     let comparison = check(
         &gpu,
@@ -576,4 +590,86 @@ fn a_gradient_with_another_row_length_than_the_forward_is_shape_mismatch() {
     let dy = flat_dy.reshape(&[3, 4]).unwrap();
     let (_, db) = gpu.bias_relu_backward(&dy, &mask).unwrap();
     assert_eq!(db.download().unwrap(), vec![3.0; 4]);
+}
+
+/// Buffers alive on `gpu`'s device after `record` records into a fresh
+/// encoder, less those before; the encoder is then submitted and waited on.
+fn buffers_created(gpu: &Gpu, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> isize {
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    let before = crate::common::counters::live_objects(gpu).0;
+    record(&mut encoder);
+    let created = crate::common::counters::live_objects(gpu).0 - before;
+    gpu.submit("recorded backward", encoder).unwrap();
+    gpu.wait_idle().unwrap();
+    created
+}
+
+#[test]
+fn repeated_backward_calls_reuse_the_block_sums_scratch() {
+    let Some(gpu) = crate::common::counters::own_gpu() else {
+        return;
+    };
+    let activation = Activation::LeakyRelu { slope: 0.01 };
+    let shape = [300, 64];
+    let cases: Vec<Case> = (0..2)
+        .map(|seed| Case::well_behaved(activation, shape, 40 + seed))
+        .collect();
+    let upload = |case: &Case| {
+        (
+            Tensor::from_slice_with_shape(&gpu, &case.dy, &shape).unwrap(),
+            Mask::from_words(&gpu, &case.mask, case.dy.len()).unwrap(),
+            Tensor::uninit(&gpu, &shape).unwrap(),
+            Tensor::uninit(&gpu, &[shape[1]]).unwrap(),
+        )
+    };
+    let operands: Vec<_> = cases.iter().map(upload).collect();
+    // The first call makes the scratch the Gpu keeps.
+    let (dy, mask, _, _) = &operands[0];
+    drop(gpu.bias_activation_backward(activation, dy, mask).unwrap());
+    gpu.wait_idle().unwrap();
+    for round in 0..3 {
+        // Two backward ops in one encoder before one submit: each op's
+        // second pass reads its own block sums, though they share a buffer.
+        let fused = buffers_created(&gpu, |encoder| {
+            for (dy, mask, dx, db) in &operands {
+                gpu.record_bias_activation_backward(encoder, activation, dy, mask, dx, db)
+                    .unwrap();
+            }
+        });
+        // The element-wise backward creates its parameter block alone, and
+        // so, in steady state, does the fused one: no block sums.
+        let elementwise = buffers_created(&gpu, |encoder| {
+            for (dy, mask, dx, _) in &operands {
+                gpu.record_activation_backward(encoder, activation, dy, mask, dx)
+                    .unwrap();
+            }
+        });
+        assert_eq!(fused, elementwise, "round {round}: buffers created");
+        for (case, (_, _, dx, _)) in cases.iter().zip(&operands) {
+            assert_agrees(
+                &format!("round {round}: dx"),
+                &case.dy,
+                &dx.download().unwrap(),
+                &case.dx,
+                &case.dx_flushed,
+            );
+        }
+    }
+    // The fused results of the last round, after the element-wise backward
+    // overwrote dx with the same values.
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    for (dy, mask, dx, db) in &operands {
+        gpu.record_bias_activation_backward(&mut encoder, activation, dy, mask, dx, db)
+            .unwrap();
+    }
+    gpu.submit("two backward ops", encoder).unwrap();
+    for (case, (_, _, _, db)) in cases.iter().zip(&operands) {
+        let comparison = assert_db_within_bound(
+            "shared scratch",
+            &db.download().unwrap(),
+            &case.dx,
+            shape[0],
+        );
+        assert_eq!(comparison.bounded, shape[1]);
+    }
 }

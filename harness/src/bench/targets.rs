@@ -77,6 +77,8 @@ impl Target {
 ///   of the bytes uploaded and downloaded;
 /// - backward from the mask 1.3x faster than backward from `x`;
 /// - fused bias + relu 1.7x faster than a bias add followed by a relu;
+/// - the fused backward (`dx` and `db`) at most 1.3x the time of the
+///   backward from the mask, which moves almost the same bytes;
 /// - recording a prepared op at most 2x the CPU time of a bare dispatch
 ///   (measured on a small tensor: recording does not depend on size);
 /// - every op's tuned CPU baseline at 0.7 of the host memcpy's bandwidth
@@ -148,6 +150,10 @@ pub fn measure_targets(
         BenchOp::Op(Op::BiasForward(relu)),
         Some(BenchOp::BiasAddThenRelu),
     )?;
+    let fused_backward_over_mask = pair(
+        BenchOp::Op(Op::BackwardFromMask(relu)),
+        Some(BenchOp::Op(Op::BiasBackward(relu))),
+    )?;
     Ok(vec![
         Target {
             what: "relu kernel bandwidth / copy bandwidth",
@@ -187,6 +193,13 @@ pub fn measure_targets(
             measured: fused_over_unfused,
             required: 1.7,
             bound: Bound::AtLeast,
+            beside: None,
+        },
+        Target {
+            what: "bias_relu_backward time / relu_backward(mask) time",
+            measured: fused_backward_over_mask,
+            required: 1.3,
+            bound: Bound::AtMost,
             beside: None,
         },
         recording_target(measure_recording(gpu, samples)?),

@@ -284,7 +284,9 @@ fn fused_ops_over_several_segments_and_row_groups_on_views() {
 
 /// Rows of 1000 and 4099 columns: the forward over several segments on the
 /// 64 KiB device (each starting mid-row), the backward on devices whose
-/// binding holds a group of whole rows (256 rows at 1 MiB and 8 MiB).
+/// binding holds a group of whole rows (256 rows at 1 MiB and 8 MiB); rows
+/// of 512 and 1024 columns (the backward's kernels of runs) over two row
+/// groups of 512 and 256 rows at 1 MiB.
 #[test]
 fn fused_ops_on_long_rows() {
     let Some(gpu) = small_gpu() else { return };
@@ -296,6 +298,10 @@ fn fused_ops_on_long_rows() {
     };
     check_owned_fused(&gpu, &Activation::examples(), [700, 1000], true);
     check_fused_recorded(&gpu, &Activation::examples(), [700, 1000], 0);
+    for shape in [[600, 512], [300, 1024]] {
+        check_owned_fused(&gpu, &Activation::examples(), shape, true);
+        check_fused_recorded(&gpu, &Activation::examples(), shape, 1);
+    }
     let Some(gpu) = small_binding_gpu(8 << 20) else {
         return;
     };
@@ -321,9 +327,10 @@ fn assert_row_group_too_large<T: std::fmt::Debug>(
 }
 
 /// A group of rows must start where every operand can be bound: at a
-/// multiple of 256 elements (8 offset alignments) and of a row block. With
-/// 1000 columns that is 32 rows (128000 bytes), with 4099 columns 256 rows
-/// (4197376 bytes): more than a 64 KiB binding once the tensor itself is.
+/// multiple of 256 elements (8 offset alignments) and of a row block (64
+/// rows here). With 1000 columns that is 64 rows (256000 bytes), with 4099
+/// columns 256 rows (4197376 bytes): more than a 64 KiB binding once the
+/// tensor itself is.
 #[test]
 fn fused_backward_whose_smallest_row_group_exceeds_a_binding_is_too_large() {
     let Some(gpu) = small_gpu() else { return };
@@ -333,7 +340,7 @@ fn fused_backward_whose_smallest_row_group_exceeds_a_binding_is_too_large() {
         "the byte counts below assume it"
     );
     let activation = Activation::LeakyRelu { slope: 0.01 };
-    for (cols, fits, group_bytes) in [(1000, 16, 32 * 1000 * 4), (4099, 3, 256 * 4099 * 4)] {
+    for (cols, fits, group_bytes) in [(1000, 16, 64 * 1000 * 4), (4099, 3, 256 * 4099 * 4)] {
         // As many rows as one binding holds: one group, no split needed.
         let shape = [fits, cols];
         let len = fits * cols;
