@@ -1,5 +1,5 @@
 //! Storage-buffer allocation, upload and readback shared by [`Tensor`] and
-//! [`Mask`].
+//! [`Mask`], and the chunks their staged transfers move in.
 //!
 //! [`Tensor`]: crate::Tensor
 //! [`Mask`]: crate::Mask
@@ -42,6 +42,37 @@ pub(crate) fn storage_bytes(
 
 fn storage_usage() -> wgpu::BufferUsages {
     wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+/// Transfers of up to this many bytes go in one piece.
+const TRANSFER_CHUNK_MIN: u64 = 4 << 20;
+/// Larger transfers go in at most this many chunks.
+const TRANSFER_CHUNKS_MAX: u64 = 16;
+
+/// The byte ranges an upload or a download of `bytes` moves in turn, each
+/// with its own staging buffer and submission.
+///
+/// Why chunks: a staged transfer is two copies, the host's into or out of
+/// the staging buffer and the device's between staging and storage. In
+/// chunks they overlap: the host fills chunk `k + 1` while the device
+/// copies chunk `k` (and, downloading, copies chunk `k` out while the
+/// device copies `k + 1`). Chunk sizes are powers of two, so transfers of
+/// similar sizes reuse the same pooled staging buffers; at most
+/// [`TRANSFER_CHUNKS_MAX`] keeps the pools' bounds meaningful. Each range
+/// starts at a multiple of 4 MiB, so it is aligned for copies and for any
+/// element type.
+pub(crate) fn transfer_chunks(bytes: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
+    let chunk = if bytes <= TRANSFER_CHUNK_MIN {
+        bytes.max(1)
+    } else {
+        bytes
+            .div_ceil(TRANSFER_CHUNKS_MAX)
+            .next_power_of_two()
+            .max(TRANSFER_CHUNK_MIN)
+    };
+    std::iter::successors(Some(0), move |start: &u64| Some(start + chunk))
+        .take_while(move |&start| start < bytes)
+        .map(move |start| start..(start + chunk).min(bytes))
 }
 
 /// A storage buffer of `bytes` (as [`storage_bytes`] returned), contents unspecified.
@@ -162,4 +193,43 @@ pub(crate) fn uniform_scratch(gpu: &Gpu, bytes: u64) -> Result<wgpu::Buffer> {
             mapped_at_creation: false,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_chunks_cover_the_bytes_in_order_in_aligned_pieces() {
+        for bytes in [
+            0,
+            4,
+            1000,
+            TRANSFER_CHUNK_MIN,
+            TRANSFER_CHUNK_MIN + 4,
+            64 << 20,
+            (66 << 20) + 12,
+            3 << 30,
+        ] {
+            let chunks: Vec<_> = transfer_chunks(bytes).collect();
+            let mut next = 0;
+            for chunk in &chunks {
+                assert_eq!(chunk.start, next, "{bytes} bytes: contiguous");
+                assert!(chunk.end > chunk.start, "{bytes} bytes: no empty chunk");
+                assert!(
+                    chunk.start.is_multiple_of(TRANSFER_CHUNK_MIN),
+                    "{bytes} bytes: aligned"
+                );
+                next = chunk.end;
+            }
+            assert_eq!(next, bytes, "{bytes} bytes: covered");
+            assert!(
+                chunks.len() as u64 <= TRANSFER_CHUNKS_MAX,
+                "{bytes} bytes: {} chunks",
+                chunks.len()
+            );
+        }
+        assert_eq!(transfer_chunks(1000).count(), 1);
+        assert_eq!(transfer_chunks(64 << 20).count(), 16);
+    }
 }

@@ -6,7 +6,7 @@ use crate::dtype::MASK_WORD_BYTES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::same_len;
-use crate::readback::{PendingDownload, Readback};
+use crate::readback::{Download, PendingDownload};
 
 /// Where an activation's derivative passes `dy` through, one bit per element,
 /// on the GPU: element i is bit `i % 32` of u32 word `i / 32`, and the bits
@@ -202,7 +202,7 @@ impl Mask {
         )
     }
 
-    fn start_download(&self) -> Result<Option<Readback>> {
+    fn start_download(&self) -> Result<Option<Download>> {
         buffer::require_usage(
             "mask downloaded",
             &self.buffer,
@@ -212,7 +212,7 @@ impl Mask {
         if self.len == 0 {
             return Ok(None);
         }
-        Readback::start(&self.gpu, &self.buffer, self.offset, self.bytes()).map(Some)
+        Download::start(&self.gpu, &self.buffer, self.offset, self.bytes()).map(Some)
     }
 
     /// Records a copy of the words into `encoder`, for a host that must not

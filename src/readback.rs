@@ -1,11 +1,14 @@
 //! Copying data back to the host: blocking, as a future, or polled from a
 //! render loop that owns the submit.
 
+use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use futures_intrusive::channel::shared::{OneshotReceiver, oneshot_channel};
 
+use crate::buffer;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -110,7 +113,7 @@ impl ReadbackPool {
 }
 
 /// A staging buffer whose map has been requested.
-pub(crate) struct Readback {
+struct Readback {
     gpu: Gpu,
     staging: wgpu::Buffer,
     bytes: u64,
@@ -118,8 +121,6 @@ pub(crate) struct Readback {
     /// The map's outcome for [`try_finish`](Readback::try_finish), which
     /// cannot wait on the receiver.
     outcome: Arc<Mutex<Option<MapResult>>>,
-    /// The submission carrying the copy, where this crate submitted it.
-    pub submission: Option<wgpu::SubmissionIndex>,
 }
 
 impl Readback {
@@ -154,31 +155,14 @@ impl Readback {
             bytes,
             receiver,
             outcome,
-            submission: None,
         })
     }
 
-    /// Submits a copy of `bytes` at `offset` of `buffer`; nothing waits here.
-    pub fn start(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Self> {
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        let mut readback = Self::record(gpu, &mut encoder, buffer, offset, bytes)?;
-        readback.submission = Some(gpu.submit("reading a buffer back", encoder)?);
-        Ok(readback)
-    }
-
-    /// Blocks until the copy has finished and returns the data.
-    pub fn wait<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
-        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
-        self.wait_into(&mut data)?;
-        Ok(data)
-    }
-
     /// Resolves once the map callback has fired (someone must poll the device).
-    pub async fn finish<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
-        match self.receiver.receive().await {
-            Some(result) => self.read(result),
-            None => Err(Error::BufferMap("map callback dropped".to_string())),
-        }
+    async fn finish<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
+        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
+        self.finish_into(&mut data).await?;
+        Ok(data)
     }
 
     fn try_finish<T: bytemuck::Pod>(&mut self) -> Option<Result<Vec<T>>> {
@@ -212,12 +196,135 @@ impl Readback {
         Ok(())
     }
 
-    /// Blocks until the copy has finished and writes the data into `out`.
-    pub fn wait_into<T: bytemuck::Pod>(self, out: &mut [T]) -> Result<()> {
-        self.gpu.wait_for(self.submission.clone())?;
+    /// Blocks until `submission` has finished and writes the data into `out`.
+    fn wait_into<T: bytemuck::Pod>(
+        self,
+        submission: wgpu::SubmissionIndex,
+        out: &mut [T],
+    ) -> Result<()> {
+        self.gpu.wait_for(Some(submission))?;
         match pollster::block_on(self.receiver.receive()) {
             Some(result) => self.read_into(result, out),
             None => Err(Error::BufferMap("map callback dropped".to_string())),
         }
+    }
+
+    /// Resolves once the map callback has fired (someone must poll the
+    /// device), with the data written into `out`.
+    async fn finish_into<T: bytemuck::Pod>(self, out: &mut [T]) -> Result<()> {
+        match self.receiver.receive().await {
+            Some(result) => self.read_into(result, out),
+            None => Err(Error::BufferMap("map callback dropped".to_string())),
+        }
+    }
+}
+
+/// A download this crate submits itself: one [`Readback`] per chunk of
+/// [`buffer::transfer_chunks`], each in its own submission.
+///
+/// A blocking wait keeps one chunk in flight ahead of the one it copies
+/// out, so the host copies chunk `k` out of its staging buffer while the
+/// device copies chunk `k + 1` into its own. Why not submit every chunk at
+/// once: a device may run submissions one at a time and block the next
+/// submit until the last has finished (lavapipe does), and then every copy
+/// would be done, one after the other, before the host copies anything.
+/// (So a write another thread submits during a blocking download may reach
+/// the chunks not yet copied; the two race on the tensor either way.)
+pub(crate) struct Download {
+    gpu: Gpu,
+    buffer: wgpu::Buffer,
+    offset: u64,
+    /// Not yet submitted, in order.
+    waiting: VecDeque<Range<u64>>,
+    /// Submitted, in order.
+    submitted: VecDeque<(Readback, wgpu::SubmissionIndex)>,
+    bytes: u64,
+}
+
+impl Download {
+    /// Submits the copy of the first chunk of `bytes` at `offset` of
+    /// `buffer`; the rest follow as [`wait_into`](Download::wait_into)
+    /// copies the data out, or all at once with
+    /// [`submit_all`](Download::submit_all). Nothing waits here.
+    pub fn start(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Self> {
+        let mut download = Self {
+            gpu: gpu.clone(),
+            buffer: buffer.clone(),
+            offset,
+            waiting: buffer::transfer_chunks(bytes).collect(),
+            submitted: VecDeque::new(),
+            bytes,
+        };
+        download.submit_next()?;
+        Ok(download)
+    }
+
+    /// Submits the copy of the next chunk, if any is left.
+    fn submit_next(&mut self) -> Result<()> {
+        let Some(chunk) = self.waiting.pop_front() else {
+            return Ok(());
+        };
+        let gpu = &self.gpu;
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let readback = Readback::record(
+            gpu,
+            &mut encoder,
+            &self.buffer,
+            self.offset + chunk.start,
+            chunk.end - chunk.start,
+        )?;
+        let submission = gpu.submit("reading a buffer back", encoder)?;
+        self.submitted.push_back((readback, submission));
+        Ok(())
+    }
+
+    /// Submits the copies of every chunk left; returns the last submission.
+    pub fn submit_all(&mut self) -> Result<Option<wgpu::SubmissionIndex>> {
+        while !self.waiting.is_empty() {
+            self.submit_next()?;
+        }
+        Ok(self
+            .submitted
+            .back()
+            .map(|(_, submission)| submission.clone()))
+    }
+
+    /// Blocks until the copies have finished and returns the data.
+    pub fn wait<T: bytemuck::Pod>(self) -> Result<Vec<T>> {
+        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
+        self.wait_into(&mut data)?;
+        Ok(data)
+    }
+
+    /// Blocks until the copies have finished and writes the data into `out`
+    /// (exactly as long), chunk by chunk, one chunk's copy in flight ahead.
+    pub fn wait_into<T: bytemuck::Pod>(mut self, out: &mut [T]) -> Result<()> {
+        let mut rest = out;
+        loop {
+            if self.submitted.len() < 2 {
+                self.submit_next()?;
+            }
+            let Some((readback, submission)) = self.submitted.pop_front() else {
+                return Ok(());
+            };
+            let (chunk, after) = rest.split_at_mut(readback.bytes as usize / size_of::<T>());
+            readback.wait_into(submission, chunk)?;
+            rest = after;
+        }
+    }
+
+    /// Resolves once every copy, all submitted
+    /// ([`submit_all`](Download::submit_all)), has been mapped: someone
+    /// must poll the device.
+    pub async fn finish<T: bytemuck::Pod>(mut self) -> Result<Vec<T>> {
+        self.submit_all()?;
+        let mut data = vec![T::zeroed(); self.bytes as usize / size_of::<T>()];
+        let mut rest = data.as_mut_slice();
+        for (readback, _) in self.submitted {
+            let (chunk, after) = rest.split_at_mut(readback.bytes as usize / size_of::<T>());
+            readback.finish_into(chunk).await?;
+            rest = after;
+        }
+        Ok(data)
     }
 }

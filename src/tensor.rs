@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
-use crate::readback::{PendingDownload, Readback};
+use crate::readback::{Download, PendingDownload};
 
 /// A row-major buffer of [`DType`] elements (f32 for now) on the GPU with a shape.
 ///
@@ -291,13 +291,18 @@ impl Tensor {
     /// has finished. A helper thread waits on the device for that submission
     /// (no busy loop), so the future completes without the caller polling.
     pub fn download_async(&self) -> impl Future<Output = Result<Vec<f32>>> + Send + 'static {
-        let started = self.start_download();
+        // Every chunk's copy is submitted now, not when the future is
+        // first polled: the download sees the data as of this call.
+        let started = self.start_download().and_then(|download| {
+            download
+                .map(|mut download| Ok((download.submit_all()?, download)))
+                .transpose()
+        });
         let device = self.gpu.device().clone();
         async move {
-            let Some(readback) = started? else {
+            let Some((submission, readback)) = started? else {
                 return Ok(Vec::new());
             };
-            let submission = readback.submission.clone();
             // Someone must poll the device for the map to complete; a caller
             // who polls already can use `record_download` instead.
             std::thread::spawn(move || {
@@ -354,7 +359,7 @@ impl Tensor {
         )
     }
 
-    fn start_download(&self) -> Result<Option<Readback>> {
+    fn start_download(&self) -> Result<Option<Download>> {
         buffer::require_usage(
             "tensor downloaded",
             &self.buffer,
@@ -364,7 +369,7 @@ impl Tensor {
         if self.len == 0 {
             return Ok(None);
         }
-        Readback::start(&self.gpu, &self.buffer, self.offset, self.data_bytes()).map(Some)
+        Download::start(&self.gpu, &self.buffer, self.offset, self.data_bytes()).map(Some)
     }
 
     pub(crate) fn data_bytes(&self) -> u64 {

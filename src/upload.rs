@@ -8,10 +8,13 @@
 //! [`UploadPool`] keeps them: after its copy, a staging buffer is mapped
 //! again on the same submission (`map_buffer_on_submit`) and comes back to
 //! the pool, ready to be written, once the device has been polled past it.
+//! Large uploads go in chunks, so the host's copy into staging and the
+//! device's copy out of it overlap.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::buffer;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -62,12 +65,16 @@ impl Kept {
 }
 
 impl UploadPool {
-    const MAX_BUFFERS: usize = 16;
+    // An op's large uploads (`x` and `dy`) in flight, at most 16 chunks each
+    // (`buffer::transfer_chunks`), and small ones beside them.
+    const MAX_BUFFERS: usize = 48;
     const MAX_BYTES: u64 = 512 << 20;
 
     /// Submits a copy of `data` to `offset` of `destination`; work
     /// submitted later sees it. `data` is a whole number of 4-byte words
-    /// (wgpu copies in words); nothing waits here.
+    /// (wgpu copies in words); nothing waits here. Large data goes in
+    /// chunks ([`buffer::transfer_chunks`]), each submitted as soon as it
+    /// is staged, so the device copies one while the host stages the next.
     pub fn write(
         &self,
         gpu: &Gpu,
@@ -80,9 +87,23 @@ impl UploadPool {
             (data.len() as u64).is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
             "uploads are whole words"
         );
-        if data.is_empty() {
-            return Ok(());
+        for chunk in buffer::transfer_chunks(data.len() as u64) {
+            let bytes = &data[chunk.start as usize..chunk.end as usize];
+            self.write_chunk(gpu, destination, offset + chunk.start, bytes, label)?;
         }
+        Ok(())
+    }
+
+    /// Stages `data` in a pooled buffer and submits its copy to `offset` of
+    /// `destination`.
+    fn write_chunk(
+        &self,
+        gpu: &Gpu,
+        destination: &wgpu::Buffer,
+        offset: u64,
+        data: &[u8],
+        label: &'static str,
+    ) -> Result<()> {
         let bytes = data.len() as u64;
         let staging = self.take(gpu, bytes, label)?;
         {

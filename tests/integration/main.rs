@@ -31,4 +31,5 @@ mod relu_family;
 mod relu_forward;
 mod shaders;
 mod split;
+mod transfers;
 mod views;
