@@ -203,10 +203,7 @@ impl Readback {
         out: &mut [T],
     ) -> Result<()> {
         self.gpu.wait_for(Some(submission))?;
-        match pollster::block_on(self.receiver.receive()) {
-            Some(result) => self.read_into(result, out),
-            None => Err(Error::BufferMap("map callback dropped".to_string())),
-        }
+        pollster::block_on(self.finish_into(out))
     }
 
     /// Resolves once the map callback has fired (someone must poll the

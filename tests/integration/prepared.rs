@@ -364,7 +364,7 @@ fn repeated_writes_and_uploads_reuse_their_staging_buffers() {
     // The first rounds fill the pool; a download's wait polls the device,
     // which maps each used staging buffer again for the next write.
     for data in [&first, &second] {
-        write_relu_download(&gpu, &x, data, &y, &mut host);
+        crate::common::write_relu_download(&gpu, &x, data, &y, &mut host);
     }
     let start = live_objects(&gpu).0;
     for round in 0..20 {
@@ -392,13 +392,4 @@ fn repeated_writes_and_uploads_reuse_their_staging_buffers() {
         crate::common::assert_bit_exact("uploaded", data, &host, data);
     }
     assert_eq!(live_objects(&gpu).0, start, "buffers leaked");
-}
-
-/// A repeated round trip: `x` written, relu into `y`, `y` downloaded.
-fn write_relu_download(gpu: &Gpu, x: &Tensor, data: &[f32], y: &Tensor, host: &mut [f32]) {
-    x.write(data).unwrap();
-    let mut encoder = gpu.device().create_command_encoder(&Default::default());
-    gpu.record_relu(&mut encoder, x, y).unwrap();
-    gpu.submit("relu", encoder).unwrap();
-    y.download_into(host).unwrap();
 }

@@ -4,10 +4,10 @@
 //! else, through every way in and out, and that repeating them allocates
 //! nothing once the staging pools are warm.
 
-use wgpu_activations::{Gpu, Mask, Tensor};
+use wgpu_activations::{Mask, Tensor};
 
 use crate::common::counters::{live_objects, own_gpu};
-use crate::common::{assert_bit_exact, gpu};
+use crate::common::{assert_bit_exact, bits, gpu, write_relu_download};
 
 /// Five whole 4 MiB chunks and a last chunk of 12 bytes.
 const LARGE: usize = (5 << 20) + 3;
@@ -20,10 +20,6 @@ fn distinct(len: usize, seed: u32) -> Vec<f32> {
     (0..len as u32)
         .map(|i| f32::from_bits(0x3f80_0000 + (i ^ seed)))
         .collect()
-}
-
-fn bits(values: &[f32]) -> Vec<u32> {
-    values.iter().map(|v| v.to_bits()).collect()
 }
 
 #[test]
@@ -95,16 +91,9 @@ fn repeated_large_round_trips_create_no_buffers() {
     let x = Tensor::from_slice(&gpu, &inputs[0]).unwrap();
     let y = Tensor::uninit(&gpu, &[LARGE]).unwrap();
     let mut host = vec![0.0f32; LARGE];
-    let round_trip = |gpu: &Gpu, data: &[f32], host: &mut [f32]| {
-        x.write(data).unwrap();
-        let mut encoder = gpu.device().create_command_encoder(&Default::default());
-        gpu.record_relu(&mut encoder, &x, &y).unwrap();
-        gpu.submit("relu", encoder).unwrap();
-        y.download_into(host).unwrap();
-    };
     // The first rounds fill the pools.
     for data in &inputs {
-        round_trip(&gpu, data, &mut host);
+        write_relu_download(&gpu, &x, data, &y, &mut host);
     }
     let start = live_objects(&gpu).0;
     for round in 0..6 {

@@ -13,7 +13,7 @@ pub mod recorded;
 pub mod sample;
 pub mod stress;
 
-use wgpu_activations::Activation;
+use wgpu_activations::{Activation, Gpu, Tensor};
 
 pub use adapter::gpu;
 pub use arena::*;
@@ -38,4 +38,13 @@ pub fn activations() -> Vec<Activation> {
         Activation::ClippedRelu { cap: 1e-40 },
     ]);
     all
+}
+
+/// A repeated round trip: `x` written, relu into `y`, `y` downloaded.
+pub fn write_relu_download(gpu: &Gpu, x: &Tensor, data: &[f32], y: &Tensor, host: &mut [f32]) {
+    x.write(data).unwrap();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    gpu.record_relu(&mut encoder, x, y).unwrap();
+    gpu.submit("relu", encoder).unwrap();
+    y.download_into(host).unwrap();
 }
