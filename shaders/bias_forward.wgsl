@@ -2,10 +2,11 @@
 // y[r, c] = activate(x[r, c] + b[c]), cols = params.cols, in one pass over
 // x; composed with mask_out.wgsl it also saves the mask of x + b. The bias
 // `b` (binding 4) and `bias_element(column)` come from bias_storage.wgsl or
-// bias_uniform.wgsl, whichever the crate composed in front of this file.
+// bias_uniform.wgsl, whichever the crate composed in front of this file; the
+// bias is f32 whatever the element type (the host casts a 16-bit one).
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
+@group(0) @binding(0) var<storage, read> x: array<Vector>;
+@group(0) @binding(1) var<storage, read_write> y: array<Vector>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 // The column of the chunk's next element.
@@ -39,7 +40,9 @@ fn next_biases(state: ptr<function, Chunk>) -> vec4<u32> {
 }
 
 fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    let sum = add4(x[v], next_biases(state));
-    y[v] = activate4(params, sum);
+    // Rounded to the element type before the activation: the fused op stores
+    // what bias_add followed by the activation would.
+    let sum = add_lanes4(unpack_vector(x[v]), next_biases(state));
+    y[v] = pack_vector(activate4(params, sum));
     return mask_bit4(params, sum);
 }

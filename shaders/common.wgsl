@@ -42,16 +42,24 @@ fn element_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32) -> u32
 }
 
 // Every decision is made on four elements at once: the chunked kernels
-// load `vec4`s, and the bias-gradient kernel takes lane x of the same
-// functions (`backward4(..).x`), so each rule is written once.
+// load four elements, and the bias-gradient kernel takes lane x of the same
+// functions (`backward4(..).x`), so each rule is written once. The rules
+// work on lanes (dtypes.wgsl: an element's bits at the top of a u32), so
+// they hold for every element type; the arithmetic below works on f32 bits.
 
+// NaN, for f32 bits.
 fn is_nan4(bits: vec4<u32>) -> vec4<bool> {
     return (bits & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
 }
 
+// NaN, for lanes of the kernel's element type.
+fn is_nan_lane4(lanes: vec4<u32>) -> vec4<bool> {
+    return (lanes & vec4(ABS_MASK)) > vec4(LANE_INFINITY);
+}
+
 // `x <= 0`: +0.0, or sign bit set and not NaN (-0.0, negatives, -inf).
 fn is_at_most_zero4(bits: vec4<u32>) -> vec4<bool> {
-    return (bits == vec4(0u)) | (((bits & vec4(SIGN_BIT)) != vec4(0u)) & !is_nan4(bits));
+    return (bits == vec4(0u)) | (((bits & vec4(SIGN_BIT)) != vec4(0u)) & !is_nan_lane4(bits));
 }
 
 fn relu4(bits: vec4<u32>) -> vec4<u32> {
@@ -95,6 +103,18 @@ fn add4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
     let result = select(select(sum, vec4(SIGN_BIT), negative_zeros), cancelled, (x ^ b) == vec4(SIGN_BIT));
     let b_is_nan = (b & vec4(ABS_MASK)) > vec4(POSITIVE_INFINITY);
     return select(select(result, b, b_is_nan), x, x_abs > vec4(POSITIVE_INFINITY));
+}
+
+// `x + b` for lanes x and f32 bits b, computed in f32 and rounded once to
+// the kernel's element type.
+fn add_lanes4(x: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    return lanes_from_f32(add4(lanes_to_f32(x), b));
+}
+
+// `a * v` for f32 bits a and lanes v, computed in f32 and rounded once to
+// the kernel's element type.
+fn multiply_lanes4(a: u32, v: vec4<u32>) -> vec4<u32> {
+    return lanes_from_f32(multiply4(a, lanes_to_f32(v)));
 }
 
 const NIBBLE: vec4<u32> = vec4(1u, 2u, 4u, 8u);

@@ -5,8 +5,8 @@
 // done by the driver, may exceed); and a copy that can be recorded inside a
 // compute pass. Like relu.wgsl, it processes every vector of the binding.
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
+@group(0) @binding(0) var<storage, read> x: array<Vector>;
+@group(0) @binding(1) var<storage, read_write> y: array<Vector>;
 
 fn element_count() -> u32 {
     return arrayLength(&y) * 4u;

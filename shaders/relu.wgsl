@@ -3,14 +3,14 @@
 // the padding of the last one included (its result is never read back), so
 // no element count is needed.
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4<u32>>;
+@group(0) @binding(0) var<storage, read> x: array<Vector>;
+@group(0) @binding(1) var<storage, read_write> y: array<Vector>;
 
 fn element_count() -> u32 {
     return arrayLength(&y) * 4u;
 }
 
 fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    y[v] = relu4(x[v]);
+    y[v] = pack_vector(relu4(unpack_vector(x[v])));
     return vec4(false);
 }

@@ -14,8 +14,16 @@
 //!   flush subnormal operands and results to zero of the same sign;
 //!   [`Subnormals::FlushToZero`] computes that alternative and the checker
 //!   accepts exactly it and nothing else.
+//! - In f16 and bf16 ([`DType`]), every arithmetic result (the bias add, the
+//!   leaky multiply, the clip against the cap) is computed in f32 from the
+//!   exactly widened operands and rounded once to the storage type
+//!   ([`DType::round`]); everything else (relu, the mask bit, the backward's
+//!   selection, NaNs passing through) is the f32 rule on the widened value,
+//!   which is exact on the 16-bit bits. The `*_in` functions take the type;
+//!   the others are their f32 forms.
 
 use crate::activation::Activation;
+use crate::dtype::DType;
 
 /// The NaN an op produces from non-NaN operands: quiet, positive, no payload.
 pub const CANONICAL_NAN_BITS: u32 = 0x7fc0_0000;
@@ -112,13 +120,30 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
 /// [`activate`] with the given subnormal mode (it matters only for the leaky
 /// multiply).
 pub fn activate_with(activation: Activation, x: f32, subnormals: Subnormals) -> f32 {
+    activate_in(activation, x, DType::F32, subnormals)
+}
+
+/// [`activate_with`] of a value of `dtype` (widened to f32): the leaky
+/// product and the clip against the cap are rounded to `dtype`, so a cap the
+/// type cannot hold clips to its nearest value (while the mask still
+/// compares with the f32 cap).
+///
+/// ```
+/// use wgpu_activations::cpu::{activate_in, Subnormals};
+/// use wgpu_activations::{Activation, DType};
+/// let cap = Activation::ClippedRelu { cap: 6.001 };
+/// assert_eq!(activate_in(cap, 7.0, DType::F16, Subnormals::Preserve), 6.0);
+/// let leaky = Activation::LeakyRelu { slope: 0.1 };
+/// assert_eq!(activate_in(leaky, -1.0, DType::BF16, Subnormals::Preserve), DType::BF16.round(-0.1));
+/// ```
+pub fn activate_in(activation: Activation, x: f32, dtype: DType, subnormals: Subnormals) -> f32 {
     match activation {
         Activation::Relu => relu(x),
         // NaN is not `<= 0`, so it passes unchanged.
-        Activation::LeakyRelu { slope } if x <= 0.0 => multiply(slope, x, subnormals),
+        Activation::LeakyRelu { slope } if x <= 0.0 => dtype.round(multiply(slope, x, subnormals)),
         Activation::LeakyRelu { .. } => x,
         Activation::ClippedRelu { .. } if x.is_nan() => x,
-        Activation::ClippedRelu { cap } => relu(x).min(cap),
+        Activation::ClippedRelu { cap } => dtype.round(relu(x).min(cap)),
     }
 }
 
@@ -136,10 +161,22 @@ pub fn mask_bit(activation: Activation, x: f32) -> bool {
 /// One element of the backward pass: `dy` where `bit` is set; elsewhere
 /// +0.0, or `slope * dy` for leaky relu (a NaN `dy` passes unchanged).
 pub fn backward_element(activation: Activation, bit: bool, dy: f32, subnormals: Subnormals) -> f32 {
+    backward_element_in(activation, bit, dy, DType::F32, subnormals)
+}
+
+/// [`backward_element`] of a `dy` of `dtype`: the leaky product is rounded to
+/// `dtype`.
+pub fn backward_element_in(
+    activation: Activation,
+    bit: bool,
+    dy: f32,
+    dtype: DType,
+    subnormals: Subnormals,
+) -> f32 {
     match activation {
         _ if bit => dy,
         Activation::LeakyRelu { .. } if dy.is_nan() => dy,
-        Activation::LeakyRelu { slope } => multiply(slope, dy, subnormals),
+        Activation::LeakyRelu { slope } => dtype.round(multiply(slope, dy, subnormals)),
         Activation::Relu | Activation::ClippedRelu { .. } => 0.0,
     }
 }
@@ -147,6 +184,16 @@ pub fn backward_element(activation: Activation, bit: bool, dy: f32, subnormals: 
 /// `x + b` with the crate's NaN rules: x's NaN passes unchanged, then b's; a
 /// NaN the sum produces (`inf - inf`) is [`CANONICAL_NAN_BITS`].
 pub fn add(x: f32, b: f32, subnormals: Subnormals) -> f32 {
+    add_in(x, b, DType::F32, subnormals)
+}
+
+/// [`add`] rounded to `dtype`: the sum a tensor of `dtype` stores (the bias
+/// `b` may be f32 or `dtype`).
+pub fn add_in(x: f32, b: f32, dtype: DType, subnormals: Subnormals) -> f32 {
+    dtype.round(add_f32(x, b, subnormals))
+}
+
+fn add_f32(x: f32, b: f32, subnormals: Subnormals) -> f32 {
     if x.is_nan() {
         x
     } else if b.is_nan() {
@@ -254,13 +301,21 @@ pub fn backward_from_input(activation: Activation, dy: &[f32], x: &[f32]) -> Vec
 /// # Panics
 /// If `x.len()` is not a multiple of `b.len()` (or b is empty and x is not).
 pub fn bias_add(x: &[f32], b: &[f32], subnormals: Subnormals) -> Vec<f32> {
+    bias_add_in(x, b, DType::F32, subnormals)
+}
+
+/// [`bias_add`] with every sum rounded to `dtype`.
+///
+/// # Panics
+/// As [`bias_add`].
+pub fn bias_add_in(x: &[f32], b: &[f32], dtype: DType, subnormals: Subnormals) -> Vec<f32> {
     assert!(
         x.len().is_multiple_of(b.len()),
         "x is not a whole number of rows of b.len() columns"
     );
     x.iter()
         .enumerate()
-        .map(|(i, &v)| add(v, b[i % b.len()], subnormals))
+        .map(|(i, &v)| add_in(v, b[i % b.len()], dtype, subnormals))
         .collect()
 }
 

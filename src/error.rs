@@ -10,8 +10,8 @@
 /// # Bad inputs and their errors
 ///
 /// Each row is asserted by `tests/integration/bad_inputs/` (every public entry point),
-/// `tests/integration/errors.rs` (lost devices) or `tests/out_of_memory.rs`. A refused
-/// op records and writes nothing.
+/// `tests/integration/dtypes.rs` (element types), `tests/integration/errors.rs` (lost
+/// devices) or `tests/out_of_memory.rs`. A refused op records and writes nothing.
 ///
 /// | bad input | error | message, for example |
 /// |---|---|---|
@@ -19,6 +19,8 @@
 /// | bias length ≠ columns; `db` length ≠ columns | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for bias (one per column of the input): expected 4 elements, got 3 |
 /// | `dy`'s row length ≠ the mask's | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for upstream gradient's row length (the mask's): expected 6 elements, got 4 |
 /// | data that does not fill the shape | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for data for shape: expected 6 elements, got 5 |
+/// | an operand of another element type than the op's data (`y`, `dy`, `dx` of `x`'s; a bias neither f32 nor `x`'s; written or downloaded as another type) | [`DTypeMismatch`](Error::DTypeMismatch) | element type mismatch for output: expected f16, got f32 |
+/// | a 16-bit tensor where an op serves f32 only (the fused backward, for now); a 16-bit view of an odd element count | [`UnsupportedDType`](Error::UnsupportedDType) | bias_activation_backward does not take f16 tensors |
 /// | rows × cols overflows `usize` | [`ShapeOverflow`](Error::ShapeOverflow) | shape \[18446744073709551615, 2\] has more elements than usize can count |
 /// | zero-sized shapes (`[0]`, `[0, n]`, `[n, 0]`) | none: legal, empty results (`[0, n]` backward: `db` = 0) | |
 /// | tensor or mask of another [`Gpu`](crate::Gpu) | [`WrongDevice`](Error::WrongDevice) | input was created on a different device than this Gpu's |
@@ -89,6 +91,26 @@ pub enum Error {
         expected: usize,
         /// The element count it was given.
         actual: usize,
+    },
+
+    /// An operand's element type is not the one the op needs.
+    #[error("element type mismatch for {what}: expected {expected}, got {actual}")]
+    DTypeMismatch {
+        /// Which value is wrong (e.g. `"output"`).
+        what: &'static str,
+        /// The element type the op needs.
+        expected: crate::DType,
+        /// The element type it was given.
+        actual: crate::DType,
+    },
+
+    /// An op or operand that does not take tensors of this element type.
+    #[error("{what} does not take {dtype} tensors")]
+    UnsupportedDType {
+        /// The op, kernel or operand.
+        what: &'static str,
+        /// The element type.
+        dtype: crate::DType,
     },
 
     /// A shape's element count overflows `usize`.

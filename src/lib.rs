@@ -3,8 +3,10 @@
 //!
 //! - [`Gpu`] picks an adapter (honouring `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`,
 //!   `WGPU_POWER_PREF`) or wraps a device you already own.
-//! - [`Tensor`] is an f32 buffer on the GPU with a shape; ops take and return
-//!   tensors, so chains stay on the GPU.
+//! - [`Tensor`] is a buffer of f32, f16 or bf16 ([`DType`]) on the GPU with
+//!   a shape; ops take and return tensors, so chains stay on the GPU. 16-bit
+//!   data computes in f32 and rounds once to its type, bit-exact on every
+//!   backend ([`dtype`] holds the conversions that define it).
 //! - Each op has a convenience form (`gpu.relu(&x)`) and a `record_*` form
 //!   that records into your own `wgpu::CommandEncoder` with no submit.
 //! - [`cpu`] is the reference that defines each op's semantics; [`compare`]
@@ -120,7 +122,7 @@ mod batch;
 mod buffer;
 pub mod compare;
 pub mod cpu;
-mod dtype;
+pub mod dtype;
 mod error;
 mod gpu;
 mod kernels;
@@ -137,9 +139,12 @@ pub mod verify;
 
 pub use activation::Activation;
 pub use batch::Batch;
-pub use dtype::DType;
+pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo, GpuOptions, parse_backends};
+/// The `half` crate, whose `f16` and `bf16` hold 16-bit tensors' elements on
+/// the host ([`Element`]), re-exported so that its version always matches.
+pub use half;
 pub use kernels::prelude::WORKGROUP_SIZE;
 pub use kernels::{KernelModule, kernel_modules};
 pub use layout::BufferLayout;

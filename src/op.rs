@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::activation::Activation;
 use crate::cpu::{self, Subnormals};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mask::Mask;
@@ -134,6 +135,16 @@ impl Op {
         }
     }
 
+    /// The element types the op takes: every [`DType`], but f32 alone for
+    /// the fused backward (for now; it refuses the others with
+    /// [`Error::UnsupportedDType`]).
+    pub fn dtypes(self) -> &'static [DType] {
+        match self {
+            Op::BiasBackward(_) => &[DType::F32],
+            _ => &DType::ALL,
+        }
+    }
+
     /// Whether the op sees its data as `[rows, cols]` with one bias (or
     /// bias gradient) per column.
     pub fn uses_bias(self) -> bool {
@@ -201,6 +212,19 @@ impl Op {
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
     pub fn reference(self, inputs: &HostInputs, subnormals: Subnormals) -> Result<Expected> {
+        self.reference_in(inputs, subnormals, DType::F32)
+    }
+
+    /// [`reference`](Op::reference) for data of `dtype`: `x` and `dy` must
+    /// hold values of `dtype` ([`HostInputs::rounded_to`]); the bias is
+    /// f32. Every arithmetic result is rounded to `dtype` (the `*_in`
+    /// functions of [`cpu`]).
+    pub fn reference_in(
+        self,
+        inputs: &HostInputs,
+        subnormals: Subnormals,
+        dtype: DType,
+    ) -> Result<Expected> {
         let activation = self.activation().unwrap_or(Activation::Relu);
         let used = inputs.used(self);
         if self.is_backward() && inputs.dy.len() < used {
@@ -213,23 +237,24 @@ impl Op {
         let (x, dy) = (&inputs.x[..used], &inputs.dy[..used.min(inputs.dy.len())]);
         let forward = |v: &[f32]| -> Vec<f32> {
             v.iter()
-                .map(|&e| cpu::activate_with(activation, e, subnormals))
+                .map(|&e| cpu::activate_in(activation, e, dtype, subnormals))
                 .collect()
         };
         let mask_of = |v: &[f32]| cpu::pack_mask(v.iter().map(|&e| cpu::mask_bit(activation, e)));
-        let biased = || cpu::bias_add(x, &inputs.bias, subnormals);
+        let biased = || cpu::bias_add_in(x, &inputs.bias, dtype, subnormals);
         let (values, mask) = match self {
             Op::Identity => (x.to_vec(), None),
             Op::ReluForward | Op::ReluForwardInPlace => (cpu::relu_forward(x), None),
             Op::Forward(_) => (forward(x), None),
             Op::ForwardWithMask(_) => (forward(x), Some(mask_of(x))),
             Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_) => {
-                let bits = inputs.saved_mask(self);
+                let bits = inputs.saved_mask_in(self, dtype);
                 let dx = dy
                     .iter()
                     .enumerate()
                     .map(|(i, &d)| {
-                        cpu::backward_element(activation, cpu::mask_bit_at(&bits, i), d, subnormals)
+                        let bit = cpu::mask_bit_at(&bits, i);
+                        cpu::backward_element_in(activation, bit, d, dtype, subnormals)
                     })
                     .collect();
                 (dx, None)
@@ -298,14 +323,32 @@ impl HostInputs {
     /// `x + b` for the fused op. The GPU gets it too, so `dx` depends only on
     /// the backward kernel.
     pub fn saved_mask(&self, op: Op) -> Vec<u32> {
+        self.saved_mask_in(op, DType::F32)
+    }
+
+    /// [`saved_mask`](HostInputs::saved_mask) of data of `dtype`: the mask
+    /// of `x + b` rounded to `dtype`, for the fused op.
+    pub fn saved_mask_in(&self, op: Op, dtype: DType) -> Vec<u32> {
         let activation = op.activation().unwrap_or(Activation::Relu);
         let x = &self.x[..self.used(op)];
         let source = if op.uses_bias() {
-            cpu::bias_add(x, &self.bias, Subnormals::Preserve)
+            cpu::bias_add_in(x, &self.bias, dtype, Subnormals::Preserve)
         } else {
             x.to_vec()
         };
         cpu::pack_mask(source.iter().map(|&v| cpu::mask_bit(activation, v)))
+    }
+
+    /// `x` and `dy` rounded to `dtype` ([`DType::round`]), so that they are
+    /// the values a tensor of `dtype` holds; the bias stays f32 (the mixed
+    /// precision layout: 16-bit data, f32 parameters).
+    pub fn rounded_to(&self, dtype: DType) -> Self {
+        let round = |v: &[f32]| v.iter().map(|&e| dtype.round(e)).collect();
+        Self {
+            x: round(&self.x),
+            dy: round(&self.dy),
+            bias: self.bias.clone(),
+        }
     }
 
     /// The first `len` elements of `x` and `dy`, the same bias.

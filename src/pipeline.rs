@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::kernels::prelude::{self, CHUNK_ELEMENTS, MAX_WORKGROUP_SIZE};
-use crate::kernels::{KERNELS, Kernel, Kind};
+use crate::kernels::{ElementTypes, KERNELS, Kernel, Kind};
 
 /// How the element-wise kernels spread their work: threads per workgroup and
 /// 32-element chunks per thread, both WGSL `override` constants set when the
@@ -269,13 +269,19 @@ pub(crate) struct CompiledKernel {
     pub shape: KernelShape,
 }
 
+/// A module: its parts' names and element types.
+type ModuleKey = (Vec<&'static str>, ElementTypes);
+
+/// A pipeline: its kernel's name, kind id and element types.
+type PipelineKey = (&'static str, u32, ElementTypes);
+
 /// Modules and pipelines of one device, built once each.
 pub(crate) struct Pipelines {
     device: wgpu::Device,
     shape: KernelShape,
     variant: KernelVariant,
-    modules: Mutex<HashMap<Vec<&'static str>, wgpu::ShaderModule>>,
-    kernels: Mutex<HashMap<(&'static str, u32), Arc<CompiledKernel>>>,
+    modules: Mutex<HashMap<ModuleKey, wgpu::ShaderModule>>,
+    kernels: Mutex<HashMap<PipelineKey, Arc<CompiledKernel>>>,
 }
 
 impl Pipelines {
@@ -292,42 +298,51 @@ impl Pipelines {
         }
     }
 
-    /// Compiles every kernel for every kind it serves now rather than on
-    /// first use.
+    /// Compiles every kernel for every kind and element types it serves now
+    /// rather than on first use.
     pub fn compile_all(&self) -> Result<()> {
         for &kernel in KERNELS {
-            for kind in kernel.kinds() {
-                self.get(kernel, kind)?;
+            for types in kernel.element_types() {
+                for kind in kernel.kinds() {
+                    self.get(kernel, kind, types)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// The kernel's pipeline for `kind`, compiling it on first use.
-    pub fn get(&self, kernel: Kernel, kind: Kind) -> Result<Arc<CompiledKernel>> {
+    /// The kernel's pipeline for `kind` and `types`, compiling it on first
+    /// use.
+    pub fn get(
+        &self,
+        kernel: Kernel,
+        kind: Kind,
+        types: ElementTypes,
+    ) -> Result<Arc<CompiledKernel>> {
         // Held across compilation so two threads never build the same kernel twice.
         let mut kernels = self.kernels.lock().map_err(|_| poisoned(kernel.name))?;
-        if let Some(compiled) = kernels.get(&(kernel.name, kind.id)) {
+        if let Some(compiled) = kernels.get(&(kernel.name, kind.id, types)) {
             return Ok(Arc::clone(compiled));
         }
+        kernel.check_types(types)?;
         if !kernel.kinds().contains(&kind) {
             return Err(Error::ShaderCompilation {
                 kernel: kernel.name,
                 message: format!("not compiled for the {} kind", kind.name),
             });
         }
-        let compiled = Arc::new(self.build(kernel, kind)?);
-        kernels.insert((kernel.name, kind.id), Arc::clone(&compiled));
+        let compiled = Arc::new(self.build(kernel, kind, types)?);
+        kernels.insert((kernel.name, kind.id, types), Arc::clone(&compiled));
         Ok(compiled)
     }
 
     /// Builds `kernel`'s pipeline for `kind`; any wgpu error on the way
     /// (WGSL, validation) becomes [`Error::ShaderCompilation`].
-    fn build(&self, kernel: Kernel, kind: Kind) -> Result<CompiledKernel> {
+    fn build(&self, kernel: Kernel, kind: Kind, types: ElementTypes) -> Result<CompiledKernel> {
         let device = &self.device;
         let shape = prelude::effective_shape(kernel, self.shape);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.module(kernel)?;
+        let module = self.module(kernel, types)?;
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.name),
             // Derived from the shader: the bindings its entry point uses.
@@ -354,15 +369,17 @@ impl Pipelines {
         })
     }
 
-    fn module(&self, kernel: Kernel) -> Result<wgpu::ShaderModule> {
+    fn module(&self, kernel: Kernel, types: ElementTypes) -> Result<wgpu::ShaderModule> {
         let mut modules = self.modules.lock().map_err(|_| poisoned(kernel.name))?;
         let module = modules
-            .entry(kernel.module_key(self.variant))
+            .entry(kernel.module_key(self.variant, types))
             .or_insert_with(|| {
                 self.device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
                         label: Some(kernel.name),
-                        source: wgpu::ShaderSource::Wgsl(kernel.module_source(self.variant).into()),
+                        source: wgpu::ShaderSource::Wgsl(
+                            kernel.module_source(self.variant, types).into(),
+                        ),
                     })
             });
         Ok(module.clone())
@@ -379,7 +396,8 @@ fn poisoned(kernel: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{KernelSpec, Kinds, Layout};
+    use crate::dtype::DType;
+    use crate::kernels::{KernelSpec, Kinds, Layout, Types};
 
     fn device() -> Option<wgpu::Device> {
         match crate::Gpu::new() {
@@ -401,6 +419,7 @@ mod tests {
         entry_point: "main",
         bindings: &[],
         kinds: Kinds::Fixed,
+        types: Types::F32,
         layout: Layout::Elementwise,
     };
 
@@ -409,7 +428,7 @@ mod tests {
         let Some(device) = device() else { return };
         let pipelines = Pipelines::new(device, KernelShape::GPU, KernelVariant::CHUNKED);
         let error = pipelines
-            .build(&BROKEN, Kind::fixed())
+            .build(&BROKEN, Kind::fixed(), ElementTypes::of(DType::F32))
             .expect_err("a type error must not compile");
         assert!(
             matches!(
@@ -434,14 +453,16 @@ mod tests {
             }
             let pipelines = Pipelines::new(device.clone(), KernelShape::CPU, variant);
             for &kernel in KERNELS {
-                for kind in kernel.kinds() {
-                    let first = pipelines.get(kernel, kind).unwrap();
-                    let second = pipelines.get(kernel, kind).unwrap();
-                    assert!(
-                        Arc::ptr_eq(&first, &second),
-                        "{} {kind:?} ({variant}) compiled twice",
-                        kernel.name
-                    );
+                for types in kernel.element_types() {
+                    for kind in kernel.kinds() {
+                        let first = pipelines.get(kernel, kind, types).unwrap();
+                        let second = pipelines.get(kernel, kind, types).unwrap();
+                        assert!(
+                            Arc::ptr_eq(&first, &second),
+                            "{} {kind:?} {types:?} ({variant}) compiled twice",
+                            kernel.name
+                        );
+                    }
                 }
             }
         }

@@ -131,8 +131,7 @@ impl PreparedOp {
             });
         }
         self.gpu.ensure_alive()?;
-        self.plan
-            .set_parameter(self.gpu.queue(), activation.parameter().to_bits());
+        self.plan.set_activation(self.gpu.queue(), activation);
         self.op = self.op.with_activation(activation);
         Ok(())
     }

@@ -125,7 +125,9 @@ struct Readback {
 
 impl Readback {
     /// Records a copy of `bytes` at `offset` of `buffer` into a staging
-    /// buffer, mapped as soon as the encoder's commands are submitted.
+    /// buffer, mapped as soon as the encoder's commands are submitted. wgpu
+    /// copies whole words: bytes that end mid-word are copied to the word's
+    /// end (inside the buffer: a tensor's padding), and only `bytes` read.
     fn record(
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
@@ -133,13 +135,14 @@ impl Readback {
         offset: u64,
         bytes: u64,
     ) -> Result<Self> {
-        let staging = gpu.readback_pool().take(gpu, bytes)?;
+        let copied = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        let staging = gpu.readback_pool().take(gpu, copied)?;
         let (sender, receiver) = oneshot_channel();
         let outcome = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&outcome);
         gpu.capture("recording a download", || {
             if bytes > 0 {
-                encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+                encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, copied);
             }
             encoder.map_buffer_on_submit(&staging, wgpu::MapMode::Read, .., move |result| {
                 if let Ok(mut slot) = slot.lock() {

@@ -3,19 +3,42 @@
 use std::future::Future;
 
 use crate::buffer;
-use crate::dtype::DType;
+use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
 use crate::readback::{Download, PendingDownload};
 
-/// A row-major buffer of [`DType`] elements (f32 for now) on the GPU with a shape.
+/// A row-major buffer of [`DType`] elements (f32, f16 or bf16) on the GPU
+/// with a shape.
 ///
 /// Ops take tensors and return tensors, so a chain of ops stays on the GPU
 /// until [`download`](Tensor::download). A tensor either owns its buffer
 /// ([`from_slice`](Tensor::from_slice), [`uninit`](Tensor::uninit)) or is a
 /// view of bytes in a buffer someone else owns
 /// ([`from_buffer`](Tensor::from_buffer)); ops treat both alike.
+///
+/// f32 tensors take and give `f32` slices ([`from_slice`](Tensor::from_slice),
+/// [`download`](Tensor::download)); any type, f16 and bf16 included, goes
+/// through its [`Element`] type ([`from_elements`](Tensor::from_elements),
+/// [`download_elements`](Tensor::download_elements)).
+/// [`download`](Tensor::download) of a 16-bit tensor widens it to f32
+/// exactly, and [`from_f32_as`](Tensor::from_f32_as) rounds f32 data to a
+/// type.
+///
+/// ```no_run
+/// use half::f16;
+/// use wgpu_activations::{DType, Gpu, Tensor};
+/// # fn main() -> wgpu_activations::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let data: Vec<f16> = [-1.5f32, 2.0, 0.1].into_iter().map(f16::from_f32).collect();
+/// let x = Tensor::from_elements(&gpu, &data, &[3])?;
+/// assert_eq!(x.dtype(), DType::F16);
+/// let y = gpu.relu(&x)?;
+/// assert_eq!(y.download_elements::<f16>()?, [f16::ZERO, data[1], data[2]]);
+/// assert_eq!(y.download()?, [0.0, 2.0, f16::from_f32(0.1).to_f32()]);
+/// # Ok(()) }
+/// ```
 ///
 /// ```no_run
 /// use wgpu_activations::{Gpu, Tensor};
@@ -63,19 +86,64 @@ impl Tensor {
             bytes,
             "wgpu-activations tensor",
         )?;
-        Ok(Self::owning(gpu, buffer, shape, len))
+        Ok(Self::owning(gpu, buffer, shape, len, DType::F32))
     }
 
-    /// Allocates a tensor for an op to write. Its contents are unspecified
-    /// until written (wgpu happens to zero them; do not rely on it).
+    /// Uploads `data` of any [`Element`] type (`f32`, [`half::f16`],
+    /// [`half::bf16`]) as a tensor of that type, with a shape whose element
+    /// count must equal `data.len()`.
+    pub fn from_elements<T: Element>(gpu: &Gpu, data: &[T], shape: &[usize]) -> Result<Self> {
+        Self::upload_bytes(gpu, bytemuck::cast_slice(data), data.len(), shape, T::DTYPE)
+    }
+
+    /// Uploads f32 `data` as a tensor of `dtype`, each value rounded to it
+    /// as [`DType::round`] does (to nearest even; NaN payloads truncated).
+    pub fn from_f32_as(gpu: &Gpu, data: &[f32], shape: &[usize], dtype: DType) -> Result<Self> {
+        match dtype {
+            DType::F32 => Self::from_slice_with_shape(gpu, data, shape),
+            _ => {
+                let bits = narrowed(data, dtype);
+                Self::upload_bytes(gpu, bytemuck::cast_slice(&bits), data.len(), shape, dtype)
+            }
+        }
+    }
+
+    fn upload_bytes(
+        gpu: &Gpu,
+        bytes: &[u8],
+        len: usize,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Self> {
+        let expected = element_count(shape)?;
+        if expected != len {
+            return Err(Error::ShapeMismatch {
+                what: "data for shape",
+                expected,
+                actual: len,
+            });
+        }
+        let size = buffer::storage_bytes(gpu, len, dtype.size_bytes(), "tensor")?;
+        let buffer = buffer::upload(gpu, bytes, size, "wgpu-activations tensor")?;
+        Ok(Self::owning(gpu, buffer, shape, len, dtype))
+    }
+
+    /// Allocates an f32 tensor for an op to write. Its contents are
+    /// unspecified until written (wgpu happens to zero them; do not rely on
+    /// it).
     pub fn uninit(gpu: &Gpu, shape: &[usize]) -> Result<Self> {
-        let len = element_count(shape)?;
-        let bytes = buffer::storage_bytes(gpu, len, DType::F32.size_bytes(), "tensor")?;
-        let buffer = buffer::allocate(gpu, bytes, "wgpu-activations tensor")?;
-        Ok(Self::owning(gpu, buffer, shape, len))
+        Self::uninit_of(gpu, shape, DType::F32)
     }
 
-    fn owning(gpu: &Gpu, buffer: wgpu::Buffer, shape: &[usize], len: usize) -> Self {
+    /// [`uninit`](Tensor::uninit) with elements of `dtype`.
+    pub fn uninit_of(gpu: &Gpu, shape: &[usize], dtype: DType) -> Result<Self> {
+        let len = element_count(shape)?;
+        let bytes = buffer::storage_bytes(gpu, len, dtype.size_bytes(), "tensor")?;
+        let buffer = buffer::allocate(gpu, bytes, "wgpu-activations tensor")?;
+        Ok(Self::owning(gpu, buffer, shape, len, dtype))
+    }
+
+    fn owning(gpu: &Gpu, buffer: wgpu::Buffer, shape: &[usize], len: usize, dtype: DType) -> Self {
         Self {
             gpu: gpu.clone(),
             extent: buffer.size(),
@@ -83,7 +151,7 @@ impl Tensor {
             offset: 0,
             shape: shape.to_vec(),
             len,
-            dtype: DType::F32,
+            dtype,
         }
     }
 
@@ -130,12 +198,34 @@ impl Tensor {
         offset: u64,
         shape: &[usize],
     ) -> Result<Self> {
+        Self::from_buffer_of(gpu, buffer, offset, shape, DType::F32)
+    }
+
+    /// [`from_buffer`](Tensor::from_buffer) with elements of `dtype`: 16-bit
+    /// elements are packed two to a 4-byte word, the first in the low half.
+    /// A 16-bit view must hold an even number of elements
+    /// ([`Error::UnsupportedDType`] otherwise): wgpu copies and binds whole
+    /// words, and the word holding an odd view's last element also holds the
+    /// caller's next two bytes.
+    pub fn from_buffer_of(
+        gpu: &Gpu,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Self> {
         let len = element_count(shape)?;
         let bytes = (len as u64)
-            .checked_mul(DType::F32.size_bytes())
+            .checked_mul(dtype.size_bytes())
             .ok_or_else(|| Error::ShapeOverflow {
                 shape: shape.to_vec(),
             })?;
+        if !bytes.is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT) {
+            return Err(Error::UnsupportedDType {
+                what: "a view of an odd number of elements",
+                dtype,
+            });
+        }
         buffer::check_view(gpu, "tensor view", buffer, offset, bytes)?;
         Ok(Self {
             gpu: gpu.clone(),
@@ -143,7 +233,7 @@ impl Tensor {
             offset,
             shape: shape.to_vec(),
             len,
-            dtype: DType::F32,
+            dtype,
             extent: bytes,
         })
     }
@@ -188,8 +278,8 @@ impl Tensor {
         Ok(self)
     }
 
-    /// The underlying buffer; the data is `len() * 4` bytes at
-    /// [`offset`](Tensor::offset).
+    /// The underlying buffer; the data is `len() * dtype().size_bytes()`
+    /// bytes at [`offset`](Tensor::offset).
     ///
     /// A buffer this crate allocated has `STORAGE | COPY_SRC | COPY_DST`
     /// usage and is longer than the data (padded to whole 16-byte vectors,
@@ -226,33 +316,90 @@ impl Tensor {
     /// assert_eq!(gpu.relu(&x)?.download()?, vec![0.0, 4.0]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// A 16-bit tensor stores each value rounded to its type, as
+    /// [`from_f32_as`](Tensor::from_f32_as) does (converted on the host into
+    /// a temporary; [`write_elements`](Tensor::write_elements) writes its
+    /// own type as it is).
     pub fn write(&self, data: &[f32]) -> Result<()> {
-        if data.len() != self.len {
+        match self.dtype {
+            DType::F32 => self.write_bytes(bytemuck::cast_slice(data), data.len()),
+            dtype => self.write_bytes(bytemuck::cast_slice(&narrowed(data, dtype)), data.len()),
+        }
+    }
+
+    /// [`write`](Tensor::write) of the tensor's own element type, as it is.
+    /// Errors with [`Error::DTypeMismatch`] if `T` is not the tensor's type.
+    pub fn write_elements<T: Element>(&self, data: &[T]) -> Result<()> {
+        self.check_element::<T>("data written to a tensor")?;
+        self.write_bytes(bytemuck::cast_slice(data), data.len())
+    }
+
+    fn write_bytes(&self, bytes: &[u8], len: usize) -> Result<()> {
+        if len != self.len {
             return Err(Error::ShapeMismatch {
                 what: "data written to a tensor",
                 expected: self.len,
-                actual: data.len(),
+                actual: len,
             });
         }
         buffer::require_usage("tensor written", &self.buffer, wgpu::BufferUsages::COPY_DST)?;
         self.gpu.ensure_alive()?;
-        if data.is_empty() {
+        if bytes.is_empty() {
             return Ok(());
         }
         self.gpu.upload_pool().write(
             &self.gpu,
             &self.buffer,
             self.offset,
-            bytemuck::cast_slice(data),
+            bytes,
             "writing a tensor",
         )
     }
 
-    /// Copies the data back to the host, waiting for all work on it.
+    fn check_element<T: Element>(&self, what: &'static str) -> Result<()> {
+        if T::DTYPE == self.dtype {
+            Ok(())
+        } else {
+            Err(Error::DTypeMismatch {
+                what,
+                expected: self.dtype,
+                actual: T::DTYPE,
+            })
+        }
+    }
+
+    /// Copies the data back to the host, waiting for all work on it; a
+    /// 16-bit tensor's values widened exactly to f32 (NaN payloads kept).
     pub fn download(&self) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; self.len];
+        self.download_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Copies the data back to the host as its own element type, waiting
+    /// for all work on it. Errors with [`Error::DTypeMismatch`] if `T` is
+    /// not the tensor's type.
+    pub fn download_elements<T: Element>(&self) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); self.len];
+        self.download_elements_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`download_elements`](Tensor::download_elements) into `out`, which
+    /// must hold exactly [`len`](Tensor::len) elements.
+    pub fn download_elements_into<T: Element>(&self, out: &mut [T]) -> Result<()> {
+        self.check_element::<T>("host slice downloaded into")?;
+        if out.len() != self.len {
+            return Err(Error::ShapeMismatch {
+                what: "host slice downloaded into",
+                expected: self.len,
+                actual: out.len(),
+            });
+        }
         match self.start_download()? {
-            Some(readback) => readback.wait(),
-            None => Ok(Vec::new()),
+            Some(readback) => readback.wait_into(bytemuck::cast_slice_mut::<T, u8>(out)),
+            None => Ok(()),
         }
     }
 
@@ -271,6 +418,9 @@ impl Tensor {
     /// assert_eq!(host, [1.0, 0.0, 3.0]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// A 16-bit tensor is widened exactly to f32, in `out` itself: nothing
+    /// is allocated on the host for it either.
     pub fn download_into(&self, out: &mut [f32]) -> Result<()> {
         if out.len() != self.len {
             return Err(Error::ShapeMismatch {
@@ -279,10 +429,13 @@ impl Tensor {
                 actual: out.len(),
             });
         }
-        match self.start_download()? {
-            Some(readback) => readback.wait_into(out),
-            None => Ok(()),
-        }
+        let Some(readback) = self.start_download()? else {
+            return Ok(());
+        };
+        let bytes = bytemuck::cast_slice_mut::<f32, u8>(out);
+        readback.wait_into(&mut bytes[..self.data_bytes() as usize])?;
+        widen_in_place(out, self.dtype);
+        Ok(())
     }
 
     /// Copies the data back to the host without blocking the calling thread.
@@ -299,6 +452,7 @@ impl Tensor {
                 .transpose()
         });
         let device = self.gpu.device().clone();
+        let dtype = self.dtype;
         async move {
             let Some((submission, readback)) = started? else {
                 return Ok(Vec::new());
@@ -312,7 +466,8 @@ impl Tensor {
                     timeout: None,
                 });
             });
-            readback.finish().await
+            let bytes: Vec<u8> = readback.finish().await?;
+            Ok(widened(&bytes, dtype))
         }
     }
 
@@ -341,10 +496,24 @@ impl Tensor {
     /// assert_eq!(y, vec![0.0, 2.0]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Errors with [`Error::DTypeMismatch`] for a 16-bit tensor: use
+    /// [`record_download_elements`](Tensor::record_download_elements).
     pub fn record_download(
         &self,
         encoder: &mut wgpu::CommandEncoder,
     ) -> Result<PendingDownload<f32>> {
+        self.record_download_elements(encoder)
+    }
+
+    /// [`record_download`](Tensor::record_download) as the tensor's own
+    /// element type. Errors with [`Error::DTypeMismatch`] if `T` is not the
+    /// tensor's type.
+    pub fn record_download_elements<T: Element>(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<PendingDownload<T>> {
+        self.check_element::<T>("pending download")?;
         buffer::require_usage(
             "tensor downloaded",
             &self.buffer,
@@ -389,6 +558,39 @@ impl Tensor {
     /// last, partial vector's padding is the tensor's own.
     pub(crate) fn has_vector_padding(&self) -> bool {
         buffer::padded_to_vectors(self.data_bytes()) <= self.extent
+    }
+}
+
+/// The bits `dtype` stores for each of `data` (a 16-bit type).
+fn narrowed(data: &[f32], dtype: DType) -> Vec<u16> {
+    data.iter().map(|&x| dtype.bits_of(x) as u16).collect()
+}
+
+/// `bytes` of elements of `dtype` (little-endian), widened to f32.
+fn widened(bytes: &[u8], dtype: DType) -> Vec<f32> {
+    let size = dtype.size_bytes() as usize;
+    bytes
+        .chunks_exact(size)
+        .map(|element| {
+            let mut word = [0u8; 4];
+            word[..size].copy_from_slice(element);
+            dtype.value_of(u32::from_le_bytes(word))
+        })
+        .collect()
+}
+
+/// Widens the elements of `dtype` packed at the start of `out`'s bytes to
+/// the f32s of `out`. From the last element down, each element is read
+/// before any f32 is written over it: element i's bytes lie at or before
+/// f32 i's.
+fn widen_in_place(out: &mut [f32], dtype: DType) {
+    if dtype == DType::F32 {
+        return;
+    }
+    for i in (0..out.len()).rev() {
+        let bytes = bytemuck::cast_slice::<f32, u8>(out);
+        let bits = u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+        out[i] = dtype.value_of(u32::from(bits));
     }
 }
 

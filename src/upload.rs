@@ -71,8 +71,10 @@ impl UploadPool {
     const MAX_BYTES: u64 = 512 << 20;
 
     /// Submits a copy of `data` to `offset` of `destination`; work
-    /// submitted later sees it. `data` is a whole number of 4-byte words
-    /// (wgpu copies in words); nothing waits here. Large data goes in
+    /// submitted later sees it. wgpu copies whole 4-byte words: data that
+    /// ends mid-word is padded with zeros to the word's end, which must be
+    /// the destination's own bytes (a tensor's padding). Nothing waits here.
+    /// Large data goes in
     /// chunks ([`buffer::transfer_chunks`]), each submitted as soon as it
     /// is staged, so the device copies one while the host stages the next.
     pub fn write(
@@ -83,10 +85,6 @@ impl UploadPool {
         data: &[u8],
         label: &'static str,
     ) -> Result<()> {
-        debug_assert!(
-            (data.len() as u64).is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
-            "uploads are whole words"
-        );
         for chunk in buffer::transfer_chunks(data.len() as u64) {
             let bytes = &data[chunk.start as usize..chunk.end as usize];
             self.write_chunk(gpu, destination, offset + chunk.start, bytes, label)?;
@@ -104,14 +102,16 @@ impl UploadPool {
         data: &[u8],
         label: &'static str,
     ) -> Result<()> {
-        let bytes = data.len() as u64;
+        let bytes = (data.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
         let staging = self.take(gpu, bytes, label)?;
         {
             let mut view = staging
                 .slice(..bytes)
                 .get_mapped_range_mut()
                 .map_err(|e| Error::BufferMap(e.to_string()))?;
-            view.copy_from_slice(data);
+            view.slice(..data.len()).copy_from_slice(data);
+            view.slice(data.len()..)
+                .copy_from_slice(&[0; 4][..bytes as usize - data.len()]);
         }
         staging.unmap();
         let state = Arc::new(AtomicU8::new(MAPPING));

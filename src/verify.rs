@@ -23,6 +23,7 @@
 
 use crate::compare::Comparison;
 use crate::cpu::Subnormals;
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::mask::Mask;
@@ -43,11 +44,23 @@ pub struct OpOutputs {
 /// Compares `outputs` of `op` on `inputs` with the reference. A mask or
 /// bias gradient the op writes but `outputs` lacks is a mismatch.
 pub fn compare(op: Op, inputs: &HostInputs, outputs: &OpOutputs) -> Result<Comparison> {
+    compare_in(op, inputs, outputs, DType::F32)
+}
+
+/// [`compare`] for data of `dtype` (`inputs` holding values of `dtype`,
+/// [`HostInputs::rounded_to`]); the outputs widened to f32, as
+/// [`Tensor::download`] gives them, so equal bits mean equal 16-bit bits.
+pub fn compare_in(
+    op: Op,
+    inputs: &HostInputs,
+    outputs: &OpOutputs,
+    dtype: DType,
+) -> Result<Comparison> {
     let used = inputs.used(op);
-    let expected = op.reference(inputs, Subnormals::Preserve)?;
+    let expected = op.reference_in(inputs, Subnormals::Preserve, dtype)?;
     let flushed = op
         .may_flush()
-        .then(|| op.reference(inputs, Subnormals::FlushToZero))
+        .then(|| op.reference_in(inputs, Subnormals::FlushToZero, dtype))
         .transpose()?;
     let mut comparison = Comparison::default();
     let (input, output) = if op.is_backward() {
@@ -103,11 +116,18 @@ impl OpOperands {
     /// says) and allocates what it writes. A backward op's mask is the
     /// reference's ([`HostInputs::saved_mask`]).
     pub fn upload(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Self> {
+        Self::upload_in(gpu, op, inputs, DType::F32)
+    }
+
+    /// [`upload`](OpOperands::upload) with `x`, `dy` and the outputs of
+    /// `dtype` (each value rounded to it), the bias f32 and the mask the
+    /// reference's of data of `dtype` ([`HostInputs::saved_mask_in`]).
+    pub fn upload_in(gpu: &Gpu, op: Op, inputs: &HostInputs, dtype: DType) -> Result<Self> {
         let saved_mask = match op.reads_mask() {
-            true => inputs.saved_mask(op),
+            true => inputs.saved_mask_in(op, dtype),
             false => Vec::new(),
         };
-        Self::upload_with_mask(gpu, op, inputs, &saved_mask)
+        Self::upload_typed(gpu, op, inputs, &saved_mask, dtype)
     }
 
     /// [`upload`](OpOperands::upload) with the mask a backward op reads
@@ -118,6 +138,16 @@ impl OpOperands {
         op: Op,
         inputs: &HostInputs,
         saved_mask: &[u32],
+    ) -> Result<Self> {
+        Self::upload_typed(gpu, op, inputs, saved_mask, DType::F32)
+    }
+
+    fn upload_typed(
+        gpu: &Gpu,
+        op: Op,
+        inputs: &HostInputs,
+        saved_mask: &[u32],
+        dtype: DType,
     ) -> Result<Self> {
         let used = inputs.used(op);
         let shape = inputs.shape(op);
@@ -135,17 +165,18 @@ impl OpOperands {
             None
         };
         let dy = match op.is_backward() {
-            true => Some(Tensor::from_slice_with_shape(
+            true => Some(Tensor::from_f32_as(
                 gpu,
                 inputs.dy.get(..used).unwrap_or(&inputs.dy),
                 &shape,
+                dtype,
             )?),
             false => None,
         };
         Ok(Self {
             x: op
                 .reads_x()
-                .then(|| Tensor::from_slice_with_shape(gpu, &inputs.x[..used], &shape))
+                .then(|| Tensor::from_f32_as(gpu, &inputs.x[..used], &shape, dtype))
                 .transpose()?,
             dy,
             bias: (op.uses_bias() && !op.is_backward())
@@ -153,7 +184,7 @@ impl OpOperands {
                 .transpose()?,
             mask,
             output: (op != Op::ReluForwardInPlace)
-                .then(|| Tensor::uninit(gpu, &shape))
+                .then(|| Tensor::uninit_of(gpu, &shape, dtype))
                 .transpose()?,
             db: op
                 .writes_bias_gradient()
@@ -250,10 +281,18 @@ impl OpOperands {
 /// reference. The bias gradient is computed twice and must have the same
 /// bits both times (its summation order is fixed).
 pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Comparison> {
-    let operands = OpOperands::upload(gpu, op, inputs)?;
+    run_in(gpu, op, inputs, DType::F32)
+}
+
+/// [`run`] with data of `dtype`: `inputs` rounded to it
+/// ([`HostInputs::rounded_to`]), uploaded, run, and compared with
+/// [`Op::reference_in`].
+pub fn run_in(gpu: &Gpu, op: Op, inputs: &HostInputs, dtype: DType) -> Result<Comparison> {
+    let inputs = &inputs.rounded_to(dtype);
+    let operands = OpOperands::upload_in(gpu, op, inputs, dtype)?;
     operands.submit(gpu, op)?;
     let outputs = operands.download(op)?;
-    let mut comparison = compare(op, inputs, &outputs)?;
+    let mut comparison = compare_in(op, inputs, &outputs, dtype)?;
     if let (Some(db), Some(tensor)) = (&outputs.db, &operands.db) {
         operands.submit(gpu, op)?;
         let again = tensor.download()?;

@@ -10,13 +10,15 @@
 //! composed module.
 //!
 //! Each module is: the generated [`prelude`] (constants, `Params`, the
-//! per-kind dispatch), `shaders/common.wgsl`, `shaders/activations.wgsl`,
-//! then the kernel's own parts.
+//! per-kind dispatch, the element types), `shaders/common.wgsl`,
+//! `shaders/dtypes.wgsl`, `shaders/activations.wgsl`, then the kernel's own
+//! parts. A module is compiled per [`ElementTypes`] the kernel serves.
 
 pub(crate) mod params;
 pub(crate) mod prelude;
 
 use crate::activation::Activation;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::pipeline::{KernelLayout, KernelVariant, MaskWords};
 
@@ -37,6 +39,7 @@ macro_rules! part {
 }
 
 const COMMON: Part = part!("common.wgsl");
+const DTYPES: Part = part!("dtypes.wgsl");
 const ACTIVATIONS: Part = part!("activations.wgsl");
 const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
 const COALESCED_LOOP: Part = part!("coalesced_loop.wgsl");
@@ -58,12 +61,14 @@ const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
 const BIAS_BACKWARD: Part = part!("bias_backward.wgsl");
 const BIAS_BACKWARD_VECTORS: Part = part!("bias_backward_vectors.wgsl");
 const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
+const CAST_PART: Part = part!("cast.wgsl");
 
 /// Every file under `shaders/`, each in at least one kernel's module (a test
 /// checks both directions against the directory).
 #[cfg(test)]
 pub(crate) const PARTS: &[Part] = &[
     COMMON,
+    DTYPES,
     ACTIVATIONS,
     CHUNK_LOOP,
     COALESCED_LOOP,
@@ -85,7 +90,42 @@ pub(crate) const PARTS: &[Part] = &[
     BIAS_BACKWARD,
     BIAS_BACKWARD_VECTORS,
     BIAS_GRADIENT,
+    CAST_PART,
 ];
+
+/// The element types a kernel module is compiled for: its data's, and the
+/// type a cast reads (the data's for every other kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ElementTypes {
+    pub data: DType,
+    pub source: DType,
+}
+
+impl ElementTypes {
+    /// Data of `dtype`, nothing cast.
+    pub const fn of(dtype: DType) -> Self {
+        Self {
+            data: dtype,
+            source: dtype,
+        }
+    }
+
+    /// A cast from `source` to `data`.
+    pub const fn cast(source: DType, data: DType) -> Self {
+        Self { data, source }
+    }
+}
+
+/// Which element types a kernel serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Types {
+    /// f32 only.
+    F32,
+    /// Every [`DType`], the same for all its data.
+    Every,
+    /// Every pair of different types: a cast.
+    Casts,
+}
 
 /// Which activation kinds a kernel is compiled for (the `KIND` constant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +165,7 @@ pub(crate) struct KernelSpec {
     /// passes its operands.
     pub bindings: &'static [(u32, &'static str)],
     pub kinds: Kinds,
+    pub types: Types,
     pub layout: Layout,
 }
 
@@ -137,6 +178,7 @@ pub(crate) static IDENTITY: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y")],
     kinds: Kinds::Fixed,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -146,6 +188,7 @@ pub(crate) static RELU_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y")],
     kinds: Kinds::Fixed,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -155,6 +198,7 @@ pub(crate) static RELU_FORWARD_IN_PLACE: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "xy")],
     kinds: Kinds::Fixed,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -164,6 +208,7 @@ pub(crate) static ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params")],
     kinds: Kinds::Activations,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -173,6 +218,7 @@ pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params"), (3, "mask_out")],
     kinds: Kinds::Activations,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -182,6 +228,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "mask_in"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -196,6 +243,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -205,6 +253,7 @@ pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params")],
     kinds: Kinds::ActivationsAndIdentity,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -214,6 +263,7 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params"), (3, "mask_out")],
     kinds: Kinds::Activations,
+    types: Types::Every,
     layout: Layout::Elementwise,
 };
 
@@ -246,6 +296,7 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
         (4, "params"),
     ],
     kinds: Kinds::Activations,
+    types: Types::F32,
     layout: Layout::Rows,
 };
 
@@ -293,7 +344,19 @@ pub(crate) static BIAS_GRADIENT_SUM: KernelSpec = KernelSpec {
     entry_point: "bias_gradient_sum",
     bindings: &[(0, "block_sums_in"), (1, "db")],
     kinds: Kinds::Fixed,
+    types: Types::F32,
     layout: Layout::Rows,
+};
+
+/// Element-type conversion: `y = x` as another [`DType`].
+pub(crate) static CAST: KernelSpec = KernelSpec {
+    name: "cast",
+    parts: &[CAST_PART, STATELESS_CHUNK, NO_MASK_OUT, CHUNK_LOOP],
+    entry_point: "elementwise",
+    bindings: &[(0, "x"), (1, "y")],
+    kinds: Kinds::Fixed,
+    types: Types::Casts,
+    layout: Layout::Elementwise,
 };
 
 /// Every kernel the crate dispatches.
@@ -315,6 +378,7 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_BACKWARD_PANELS2,
     &BIAS_ACTIVATION_BACKWARD_PANELS4,
     &BIAS_GRADIENT_SUM,
+    &CAST,
 ];
 
 impl KernelSpec {
@@ -324,6 +388,39 @@ impl KernelSpec {
             Kinds::Fixed => vec![Kind::fixed()],
             Kinds::Activations => Kind::activations(),
             Kinds::ActivationsAndIdentity => Kind::all(),
+        }
+    }
+
+    /// The element types this kernel is compiled for.
+    pub fn element_types(&self) -> Vec<ElementTypes> {
+        match self.types {
+            Types::F32 => vec![ElementTypes::of(DType::F32)],
+            Types::Every => DType::ALL.into_iter().map(ElementTypes::of).collect(),
+            Types::Casts => DType::ALL
+                .into_iter()
+                .flat_map(|source| {
+                    DType::ALL
+                        .into_iter()
+                        .filter(move |&data| data != source)
+                        .map(move |data| ElementTypes::cast(source, data))
+                })
+                .collect(),
+        }
+    }
+
+    /// Errors with [`Error::UnsupportedDType`] unless this kernel serves `types`.
+    pub fn check_types(&self, types: ElementTypes) -> Result<()> {
+        if self.element_types().contains(&types) {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedDType {
+                what: self.name,
+                dtype: if types.data == DType::F32 {
+                    types.source
+                } else {
+                    types.data
+                },
+            })
         }
     }
 
@@ -354,14 +451,17 @@ impl KernelSpec {
         parts
     }
 
-    /// The WGSL wgpu compiles for this kernel in `variant`.
-    pub fn module_source(&self, variant: KernelVariant) -> String {
+    /// The WGSL wgpu compiles for this kernel in `variant`, for `types`.
+    pub fn module_source(&self, variant: KernelVariant, types: ElementTypes) -> String {
         // No `enable subgroups;` for the subgroup mask words: naga 30 refuses
         // the directive ("not yet implemented") and takes subgroup builtins
         // without it, under the SUBGROUP capability that wgpu grants a
         // device with the feature.
-        let mut source = prelude::source();
-        for part in [COMMON, ACTIVATIONS].iter().chain(&self.parts(variant)) {
+        let mut source = prelude::source(types);
+        for part in [COMMON, DTYPES, ACTIVATIONS]
+            .iter()
+            .chain(&self.parts(variant))
+        {
             source.push_str(&format!("\n// ---- shaders/{} ----\n", part.name));
             source.push_str(part.source);
         }
@@ -374,11 +474,18 @@ impl KernelSpec {
         self.parts(variant).contains(&MASK_WORDS_SUBGROUP)
     }
 
-    /// The names of the parts in `variant`, which identify the module
-    /// (kernels with the same parts share one; the parts say the layout and
-    /// the mask-word variant).
-    pub fn module_key(&self, variant: KernelVariant) -> Vec<&'static str> {
-        self.parts(variant).iter().map(|part| part.name).collect()
+    /// The names of the parts in `variant` and the element types, which
+    /// identify the module (kernels with the same parts share one; the parts
+    /// say the layout and the mask-word variant).
+    pub fn module_key(
+        &self,
+        variant: KernelVariant,
+        types: ElementTypes,
+    ) -> (Vec<&'static str>, ElementTypes) {
+        (
+            self.parts(variant).iter().map(|part| part.name).collect(),
+            types,
+        )
     }
 }
 
@@ -454,6 +561,10 @@ pub struct KernelModule {
     pub name: &'static str,
     /// The entry point wgpu is given.
     pub entry_point: &'static str,
+    /// The element type of its data.
+    pub dtype: DType,
+    /// The element type it reads: `dtype` but for a cast.
+    pub source_dtype: DType,
     /// The composed WGSL: the generated prelude, the shared files and the
     /// kernel's own parts.
     pub source: String,
@@ -468,8 +579,9 @@ pub struct KernelModule {
     pub subgroups: bool,
 }
 
-/// Every kernel module the crate compiles, with the constants of each of its
-/// pipelines, the element-wise kernels in `shape` and `variant`.
+/// Every kernel module the crate compiles (one per kernel and element
+/// types), with the constants of each of its pipelines, the element-wise
+/// kernels in `shape` and `variant`.
 ///
 /// ```
 /// use wgpu_activations::{KernelShape, KernelVariant, kernel_modules};
@@ -480,17 +592,24 @@ pub struct KernelModule {
 pub fn kernel_modules(shape: crate::KernelShape, variant: KernelVariant) -> Vec<KernelModule> {
     KERNELS
         .iter()
-        .map(|kernel| KernelModule {
-            name: kernel.name,
-            entry_point: kernel.entry_point,
-            source: kernel.module_source(variant),
-            subgroups: kernel.uses_subgroups(variant),
-            bindings: kernel.bindings,
-            pipelines: kernel
-                .kinds()
+        .flat_map(|kernel| {
+            kernel
+                .element_types()
                 .into_iter()
-                .map(|kind| prelude::pipeline_constants(kernel, shape, kind).to_vec())
-                .collect(),
+                .map(move |types| KernelModule {
+                    name: kernel.name,
+                    entry_point: kernel.entry_point,
+                    dtype: types.data,
+                    source_dtype: types.source,
+                    source: kernel.module_source(variant, types),
+                    subgroups: kernel.uses_subgroups(variant),
+                    bindings: kernel.bindings,
+                    pipelines: kernel
+                        .kinds()
+                        .into_iter()
+                        .map(|kind| prelude::pipeline_constants(kernel, shape, kind).to_vec())
+                        .collect(),
+                })
         })
         .collect()
 }
@@ -508,7 +627,7 @@ mod tests {
             .into_iter()
             .flat_map(|variant| KERNELS.iter().flat_map(move |k| k.parts(variant)))
             .map(|p| p.name)
-            .chain([COMMON.name, ACTIVATIONS.name])
+            .chain([COMMON.name, DTYPES.name, ACTIVATIONS.name])
             .collect();
         let listed: HashSet<&str> = PARTS.iter().map(|p| p.name).collect();
         assert_eq!(
@@ -540,7 +659,7 @@ mod tests {
             assert_eq!(chunked, kernel.parts, "{}", kernel.name);
             for variant in [workgroup, subgroup] {
                 let parts = kernel.parts(variant);
-                let source = kernel.module_source(variant);
+                let source = kernel.module_source(variant, ElementTypes::of(DType::F32));
                 if kernel.layout == Layout::Rows {
                     assert_eq!(parts, kernel.parts, "{}", kernel.name);
                     assert!(!kernel.uses_subgroups(variant), "{}", kernel.name);
@@ -582,8 +701,8 @@ mod tests {
                     kernel.name
                 );
                 assert_ne!(
-                    kernel.module_key(variant),
-                    kernel.module_key(KernelVariant::CHUNKED),
+                    kernel.module_key(variant, ElementTypes::of(DType::F32)),
+                    kernel.module_key(KernelVariant::CHUNKED, ElementTypes::of(DType::F32)),
                     "{}: the module key names the variant",
                     kernel.name
                 );

@@ -1,6 +1,9 @@
 //! The uniform parameter block every parameterised kernel reads, declared
 //! once here: the WGSL `struct Params` is generated from this declaration.
 
+use super::prelude::lane_of;
+use crate::dtype::DType;
+
 /// Declares a `#[repr(C)]` struct of `u32` fields and its WGSL twin
 /// (`WGSL`, field for field), so the layout is written once.
 macro_rules! uniform_block {
@@ -54,15 +57,39 @@ uniform_block! {
         /// Row block of the first row a bias-gradient dispatch covers, where
         /// it writes its block sums.
         first_row_block: u32,
+        /// The lane (shaders/dtypes.wgsl) of the element type's value nearest
+        /// to the parameter: what the clipped cap clips to.
+        parameter_nearest: u32,
+        /// The lane of the element type's least value at or above a positive
+        /// parameter: an element is below the cap exactly when its lane is
+        /// below this one.
+        parameter_above: u32,
     }
 }
 
 impl Params {
-    /// The activation's parameter; the other fields zero.
-    pub fn new(activation: crate::Activation) -> Self {
+    /// The activation's parameter, for data of `dtype`; the other fields zero.
+    pub fn new(activation: crate::Activation, dtype: DType) -> Self {
+        Self::default().with_activation(activation, dtype)
+    }
+
+    /// These params with the fields of `activation`'s parameter replaced,
+    /// for data of `dtype`.
+    pub fn with_activation(self, activation: crate::Activation, dtype: DType) -> Self {
+        let parameter = activation.parameter();
+        let nearest = dtype.bits_of(parameter);
+        // Rounded below a positive parameter: the next value up (+0.0 steps
+        // to the smallest subnormal). Only a cap needs it, and caps are > 0.
+        let above = if parameter > 0.0 && dtype.value_of(nearest) < parameter {
+            nearest + 1
+        } else {
+            nearest
+        };
         Self {
-            parameter: activation.parameter().to_bits(),
-            ..Self::default()
+            parameter: parameter.to_bits(),
+            parameter_nearest: lane_of(dtype, nearest),
+            parameter_above: lane_of(dtype, above),
+            ..self
         }
     }
 }
@@ -96,7 +123,7 @@ mod tests {
             .collect();
         assert_eq!(fields.len() * 4, std::mem::size_of::<Params>());
         assert_eq!(fields.first(), Some(&"parameter"));
-        assert_eq!(fields.last(), Some(&"first_row_block"));
+        assert_eq!(fields.last(), Some(&"parameter_above"));
     }
 
     /// The shader's `mul_hi` from 16-bit halves, as written in common.wgsl.

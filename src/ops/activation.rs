@@ -7,13 +7,13 @@ use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::{
     ACTIVATION_BACKWARD_FROM_INPUT, ACTIVATION_BACKWARD_FROM_MASK, ACTIVATION_FORWARD,
-    ACTIVATION_FORWARD_MASK, Kernel, Kind,
+    ACTIVATION_FORWARD_MASK, ElementTypes, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, plan_forward, same_len};
+use crate::ops::{ForwardKernels, check_mask, plan_forward, same_dtype, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -33,7 +33,7 @@ impl Gpu {
     /// # Ok(()) }
     /// ```
     pub fn activation(&self, activation: Activation, x: &Tensor) -> Result<Tensor> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_activation(&mut encoder, activation, x, &y, None)?;
         self.submit("activation", encoder)?;
@@ -47,7 +47,7 @@ impl Gpu {
         activation: Activation,
         x: &Tensor,
     ) -> Result<(Tensor, Mask)> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mask = Mask::uninit(self, x.len())?.with_row_length(x.cols())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_activation(&mut encoder, activation, x, &y, Some(&mask))?;
@@ -69,7 +69,7 @@ impl Gpu {
         dy: &Tensor,
         mask: &Mask,
     ) -> Result<Tensor> {
-        let dx = Tensor::uninit(self, dy.shape())?;
+        let dx = Tensor::uninit_of(self, dy.shape(), dy.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_activation_backward(&mut encoder, activation, dy, mask, &dx)?;
         self.submit("activation backward", encoder)?;
@@ -90,7 +90,7 @@ impl Gpu {
         dy: &Tensor,
         x: &Tensor,
     ) -> Result<Tensor> {
-        let dx = Tensor::uninit(self, dy.shape())?;
+        let dx = Tensor::uninit_of(self, dy.shape(), dy.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_activation_backward_from_input(&mut encoder, activation, dy, x, &dx)?;
         self.submit("activation backward from input", encoder)?;
@@ -125,6 +125,7 @@ impl Gpu {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
+        same_dtype("output", x.dtype(), y)?;
         check_mask(self, mask, x.len())?;
         let mut uses = vec![Use::read("input", x), Use::write("output", y)];
         uses.extend(mask.map(Use::write_mask));
@@ -134,11 +135,12 @@ impl Gpu {
             plan,
             ForwardKernels {
                 kind: Kind::of(activation)?,
+                types: ElementTypes::of(x.dtype()),
                 plain: &ACTIVATION_FORWARD,
                 with_mask: &ACTIVATION_FORWARD_MASK,
                 cols: None,
             },
-            Params::new(activation),
+            Params::new(activation, x.dtype()),
             &[Operand::Input(x), Operand::Output(y), Operand::Params],
             x.len(),
             mask,
@@ -210,6 +212,7 @@ impl Gpu {
         dx: &Tensor,
     ) -> Result<()> {
         self.ensure_same(x.gpu(), "saved input")?;
+        same_dtype("saved input", dy.dtype(), x)?;
         same_len(
             "upstream gradient (as many elements as the saved input)",
             x.len(),
@@ -240,6 +243,7 @@ impl Gpu {
         self.ensure_same(dy.gpu(), "upstream gradient")?;
         self.ensure_same(dx.gpu(), "gradient output")?;
         same_len("gradient output", dy.len(), dx.len())?;
+        same_dtype("gradient output", dy.dtype(), dx)?;
         let (saved, saved_use) = saved;
         aliasing::check(&[
             Use::read("upstream gradient", dy),
@@ -252,7 +256,8 @@ impl Gpu {
             &ElementwiseOp {
                 kernel,
                 kind: Kind::of(activation)?,
-                params: Params::new(activation),
+                types: ElementTypes::of(dy.dtype()),
+                params: Params::new(activation, dy.dtype()),
                 operands: &[
                     Operand::Input(dy),
                     saved,

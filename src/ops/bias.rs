@@ -15,14 +15,14 @@ use crate::kernels::{
     BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_PANELS2, BIAS_ACTIVATION_BACKWARD_PANELS4,
     BIAS_ACTIVATION_BACKWARD_VECTORS, BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD,
     BIAS_ACTIVATION_FORWARD_MASK, BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
-    BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS, BIAS_GRADIENT_SUM, Kernel, Kind,
+    BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS, BIAS_GRADIENT_SUM, ElementTypes, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
 use crate::ops::dispatch::{self, Binding, Grid};
 use crate::ops::plan::{Plan, Step};
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, plan_forward, same_len, u32_of};
+use crate::ops::{ForwardKernels, check_mask, plan_forward, same_dtype, same_len, u32_of};
 use crate::tensor::Tensor;
 
 /// Bytes of one f32: the bias, `db` and the block sums are f32 whatever the
@@ -92,7 +92,7 @@ impl Gpu {
         x: &Tensor,
         b: &Tensor,
     ) -> Result<Tensor> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_bias_activation(&mut encoder, activation, x, b, &y, None)?;
         self.submit("bias + activation", encoder)?;
@@ -107,7 +107,7 @@ impl Gpu {
         x: &Tensor,
         b: &Tensor,
     ) -> Result<(Tensor, Mask)> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mask = Mask::uninit(self, x.len())?.with_row_length(x.cols())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_bias_activation(&mut encoder, activation, x, b, &y, Some(&mask))?;
@@ -153,7 +153,7 @@ impl Gpu {
         dy: &Tensor,
         mask: &Mask,
     ) -> Result<(Tensor, Tensor)> {
-        let dx = Tensor::uninit(self, dy.shape())?;
+        let dx = Tensor::uninit_of(self, dy.shape(), dy.dtype())?;
         let db = Tensor::uninit(self, &[dy.cols()])?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_bias_activation_backward(&mut encoder, activation, dy, mask, &dx, &db)?;
@@ -213,7 +213,7 @@ impl Gpu {
     /// # Ok(()) }
     /// ```
     pub fn bias_add(&self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_bias_add(&mut encoder, x, b, &y)?;
         self.submit("bias add", encoder)?;
@@ -258,8 +258,12 @@ impl Gpu {
         self.ensure_same(y.gpu(), "output")?;
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
+        same_dtype("output", x.dtype(), y)?;
+        if b.dtype() != DType::F32 {
+            same_dtype("bias (f32 or the input's type)", x.dtype(), b)?;
+        }
         let (kind, params) = match activation {
-            Some(activation) => (Kind::of(activation)?, Params::new(activation)),
+            Some(activation) => (Kind::of(activation)?, Params::new(activation, x.dtype())),
             None => (Kind::identity(), Params::default()),
         };
         let cols = u32_of(x.cols(), "columns")?;
@@ -278,6 +282,17 @@ impl Gpu {
         ];
         uses.extend(mask.map(Use::write_mask));
         aliasing::check(&uses)?;
+        // The kernels add an f32 bias: a 16-bit one is cast into an f32
+        // scratch tensor first, by a step of the same plan (a prepared op
+        // casts it again every frame, into the same scratch).
+        let cast;
+        let b = if b.dtype() == DType::F32 {
+            b
+        } else {
+            cast = Tensor::uninit(self, b.shape())?;
+            self.plan_cast(plan, b, &cast)?;
+            &cast
+        };
         // Every segment binds the whole bias.
         let limit = self.limits().max_storage_buffer_binding_size;
         if b.data_bytes() > limit {
@@ -324,6 +339,7 @@ impl Gpu {
             plan,
             ForwardKernels {
                 kind,
+                types: ElementTypes::of(x.dtype()),
                 plain: kernel_pair[0],
                 with_mask: kernel_pair[1],
                 cols: Some(x.cols()),
@@ -389,6 +405,15 @@ impl Gpu {
             )?;
         }
         same_len("gradient output", dy.len(), dx.len())?;
+        same_dtype("gradient output", dy.dtype(), dx)?;
+        same_dtype("bias gradient", DType::F32, db)?;
+        // Its kernels read f32 only, for now.
+        if dy.dtype() != DType::F32 {
+            return Err(Error::UnsupportedDType {
+                what: "the fused bias + activation backward",
+                dtype: dy.dtype(),
+            });
+        }
         let cols = dy.cols();
         same_len("bias gradient (one per column)", cols, db.len())?;
         aliasing::check(&[
@@ -437,7 +462,7 @@ impl Gpu {
         let params = Params {
             cols: u32_of(cols, "columns")?,
             rows_per_block: tiling.rows_per_block as u32,
-            ..Params::new(activation)
+            ..Params::new(activation, DType::F32)
         };
         segments::record(
             self,
@@ -445,6 +470,7 @@ impl Gpu {
             &ElementwiseOp {
                 kernel: tiling.kernel,
                 kind: Kind::of(activation)?,
+                types: ElementTypes::of(DType::F32),
                 params,
                 operands: &[
                     Operand::Input(dy),
@@ -467,6 +493,7 @@ impl Gpu {
             plan,
             &BIAS_GRADIENT_SUM,
             Kind::fixed(),
+            ElementTypes::of(DType::F32),
             &[block_sums, db.binding()],
             Grid::Invocations(cols as u64),
         )

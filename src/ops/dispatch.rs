@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::prelude::CHUNK_ELEMENTS;
-use crate::kernels::{Kernel, Kind};
+use crate::kernels::{ElementTypes, Kernel, Kind};
 use crate::ops::plan::{Plan, Step};
 
 /// A byte range of a storage buffer that a kernel binds.
@@ -36,7 +36,7 @@ pub(crate) enum Grid {
     Invocations(u64),
 }
 
-/// Adds `kernel`, compiled for `kind`, over `grid` to `plan`: the pipeline
+/// Adds `kernel`, compiled for `kind` and `types`, over `grid` to `plan`: the pipeline
 /// compiled if need be and the bind group created, inside error scopes.
 ///
 /// `bindings` are the kernel's operands in the order of its spec's
@@ -49,11 +49,12 @@ pub(crate) fn record(
     plan: &mut Plan,
     kernel: Kernel,
     kind: Kind,
+    types: ElementTypes,
     bindings: &[Binding<'_>],
     grid: Grid,
 ) -> Result<()> {
     debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.name);
-    let compiled = gpu.pipelines().get(kernel, kind)?;
+    let compiled = gpu.pipelines().get(kernel, kind, types)?;
     let workgroups = match grid {
         Grid::Chunks(elements) => {
             let chunks = (elements as u64).div_ceil(CHUNK_ELEMENTS);

@@ -3,11 +3,11 @@
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
-use crate::kernels::{IDENTITY, Kind};
+use crate::kernels::{ElementTypes, IDENTITY, Kind};
 use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
-use crate::ops::same_len;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
+use crate::ops::{same_dtype, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -31,7 +31,7 @@ impl Gpu {
     /// # Ok(()) }
     /// ```
     pub fn identity(&self, x: &Tensor) -> Result<Tensor> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_identity(&mut encoder, x, &y)?;
         self.submit("identity", encoder)?;
@@ -54,6 +54,7 @@ impl Gpu {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
+        same_dtype("output", x.dtype(), y)?;
         aliasing::check(&[Use::read("input", x), Use::write("output", y)])?;
         segments::record(
             self,
@@ -61,6 +62,7 @@ impl Gpu {
             &ElementwiseOp {
                 kernel: &IDENTITY,
                 kind: Kind::fixed(),
+                types: ElementTypes::of(x.dtype()),
                 params: Params::default(),
                 operands: &[Operand::Input(x), Operand::Output(y)],
                 elements: x.len(),

@@ -10,6 +10,7 @@
 mod activation;
 mod aliasing;
 mod bias;
+mod cast;
 pub(crate) mod dispatch;
 mod identity;
 pub(crate) mod plan;
@@ -22,8 +23,9 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
-use crate::kernels::{Kernel, Kind};
+use crate::kernels::{ElementTypes, Kernel, Kind};
 use crate::mask::Mask;
+use crate::tensor::Tensor;
 use plan::Plan;
 use segments::{ElementwiseOp, Operand, Split};
 
@@ -36,6 +38,20 @@ pub(crate) fn same_len(what: &'static str, expected: usize, actual: usize) -> Re
             what,
             expected,
             actual,
+        })
+    }
+}
+
+/// Errors with [`Error::DTypeMismatch`] unless `tensor` holds `expected`
+/// elements.
+pub(crate) fn same_dtype(what: &'static str, expected: DType, tensor: &Tensor) -> Result<()> {
+    if tensor.dtype() == expected {
+        Ok(())
+    } else {
+        Err(Error::DTypeMismatch {
+            what,
+            expected,
+            actual: tensor.dtype(),
         })
     }
 }
@@ -54,6 +70,7 @@ fn u32_of(value: usize, what: &'static str) -> Result<u32> {
 /// activation kind they are compiled for.
 struct ForwardKernels {
     kind: Kind,
+    types: ElementTypes,
     plain: Kernel,
     with_mask: Kernel,
     /// The row length, for the fused bias kernels.
@@ -97,6 +114,7 @@ fn plan_forward(
         &ElementwiseOp {
             kernel,
             kind: kernels.kind,
+            types: kernels.types,
             params,
             operands: &operands,
             elements,

@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use crate::activation::Activation;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::params::Params;
 use crate::pipeline::CompiledKernel;
@@ -47,7 +49,7 @@ pub(crate) struct Plan {
     steps: Vec<Step>,
     /// The parameter blocks the dispatches read, with what each holds, so a
     /// prepared op can change its activation's parameter in place.
-    params: Vec<(wgpu::Buffer, Params)>,
+    params: Vec<(wgpu::Buffer, Params, DType)>,
 }
 
 impl Plan {
@@ -55,10 +57,10 @@ impl Plan {
         self.steps.push(step);
     }
 
-    /// Keeps `buffer`, which holds `params`, for
-    /// [`set_parameter`](Plan::set_parameter).
-    pub fn add_params(&mut self, buffer: &wgpu::Buffer, params: Params) {
-        self.params.push((buffer.clone(), params));
+    /// Keeps `buffer`, which holds `params` of a kernel over `dtype` data,
+    /// for [`set_activation`](Plan::set_activation).
+    pub fn add_params(&mut self, buffer: &wgpu::Buffer, params: Params, dtype: DType) {
+        self.params.push((buffer.clone(), params, dtype));
     }
 
     /// Dispatches the plan records.
@@ -128,11 +130,11 @@ impl Plan {
         Ok(())
     }
 
-    /// Writes `parameter` (f32 bits) into every parameter block through
+    /// Writes `activation`'s parameter into every parameter block through
     /// `queue`: it takes effect at the queue's next submit.
-    pub fn set_parameter(&mut self, queue: &wgpu::Queue, parameter: u32) {
-        for (buffer, params) in &mut self.params {
-            params.parameter = parameter;
+    pub fn set_activation(&mut self, queue: &wgpu::Queue, activation: Activation) {
+        for (buffer, params, dtype) in &mut self.params {
+            *params = params.with_activation(activation, *dtype);
             queue.write_buffer(buffer, 0, bytemuck::bytes_of(params));
         }
     }

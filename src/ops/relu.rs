@@ -3,11 +3,11 @@
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
-use crate::kernels::{Kind, RELU_FORWARD, RELU_FORWARD_IN_PLACE};
+use crate::kernels::{ElementTypes, Kind, RELU_FORWARD, RELU_FORWARD_IN_PLACE};
 use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
-use crate::ops::same_len;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
+use crate::ops::{same_dtype, same_len};
 use crate::tensor::Tensor;
 
 impl Gpu {
@@ -15,8 +15,9 @@ impl Gpu {
     /// [`cpu::relu`](crate::cpu::relu): NaN keeps its payload, -0.0 and -inf
     /// become +0.0.
     ///
-    /// Submits without waiting; the result is ready for further ops at once
-    /// and [`Tensor::download`] waits for it.
+    /// Any element type; `y` has `x`'s. Submits without waiting; the result
+    /// is ready for further ops at once and [`Tensor::download`] waits for
+    /// it.
     ///
     /// ```no_run
     /// use wgpu_activations::{Gpu, Tensor};
@@ -29,7 +30,7 @@ impl Gpu {
     /// # Ok(()) }
     /// ```
     pub fn relu(&self, x: &Tensor) -> Result<Tensor> {
-        let y = Tensor::uninit(self, x.shape())?;
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
         let mut encoder = self.device().create_command_encoder(&Default::default());
         self.record_relu(&mut encoder, x, &y)?;
         self.submit("relu", encoder)?;
@@ -45,7 +46,8 @@ impl Gpu {
     }
 
     /// Records `y = relu(x)` into `encoder`: no submit, no wait. `y` must hold
-    /// as many elements as `x` (shapes may differ) and be another buffer.
+    /// as many elements as `x` (shapes may differ), of `x`'s type, and be
+    /// another buffer.
     pub fn record_relu(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -69,6 +71,7 @@ impl Gpu {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
+        same_dtype("output", x.dtype(), y)?;
         aliasing::check(&[Use::read("input", x), Use::write("output", y)])?;
         segments::record(
             self,
@@ -76,6 +79,7 @@ impl Gpu {
             &ElementwiseOp {
                 kernel: &RELU_FORWARD,
                 kind: Kind::fixed(),
+                types: ElementTypes::of(x.dtype()),
                 params: Params::default(),
                 operands: &[Operand::Input(x), Operand::Output(y)],
                 elements: x.len(),
@@ -95,6 +99,7 @@ impl Gpu {
             &ElementwiseOp {
                 kernel: &RELU_FORWARD_IN_PLACE,
                 kind: Kind::fixed(),
+                types: ElementTypes::of(x.dtype()),
                 params: Params::default(),
                 operands: &[Operand::InOut(x)],
                 elements: x.len(),

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::prelude::CHUNK_ELEMENTS;
-use crate::kernels::{Kernel, Kind, Layout};
+use crate::kernels::{ElementTypes, Kernel, Kind, Layout};
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
 use crate::ops::plan::{Plan, Step};
@@ -70,6 +70,7 @@ pub(crate) enum Split {
 pub(crate) struct ElementwiseOp<'a> {
     pub kernel: Kernel,
     pub kind: Kind,
+    pub types: ElementTypes,
     pub params: Params,
     /// In the order of the kernel's bindings.
     pub operands: &'a [Operand<'a>],
@@ -154,7 +155,7 @@ fn record_range(
     relocated: &[Option<Binding<'_>>],
 ) -> Result<()> {
     let (params, values) = segment_params(gpu, op, first, len)?;
-    plan.add_params(&params, values);
+    plan.add_params(&params, values, op.types.data);
     let exact = op.kernel.layout == Layout::Rows;
     let bindings: Vec<Binding<'_>> = op
         .operands
@@ -179,7 +180,7 @@ fn record_range(
             invocations_per_block as u64 * (len / cols as u64).div_ceil(rows_per_block as u64),
         ),
     };
-    dispatch::record(gpu, plan, op.kernel, op.kind, &bindings, grid)
+    dispatch::record(gpu, plan, op.kernel, op.kind, op.types, &bindings, grid)
 }
 
 /// The parameter block of the segment `[first, first + len)`, and what it

@@ -21,6 +21,7 @@ mod bias_backward;
 mod bias_forward;
 mod compare;
 mod concurrency;
+mod dtypes;
 mod errors;
 mod kernel_shapes;
 mod layouts;

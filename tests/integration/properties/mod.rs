@@ -21,8 +21,10 @@
 //! | `bias_activation_with_and_without_mask` | `bias_activation`, `bias_activation_with_mask` | [`BIAS_FORWARD_CASES`] |
 //! | `bias_activation_backward_dx_and_db` | `bias_activation_backward` | [`BIAS_BACKWARD_CASES`] |
 //! | `every_convenience_form_in_a_chain` | every `Gpu` method above and its `relu` / `bias_relu` shorthand | [`CONVENIENCE_CASES`] |
+//! | `every_f16_op`, `every_bf16_op` | every op of `Op::all()` that takes the type, through `verify::run_in` | [`HALF_CASES`] each |
 //!
-//! [`TOTAL_CASES`] cases per backend. The first six tests record each case's
+//! [`TOTAL_CASES`] f32 cases per backend, and [`HALF_CASES`] for each 16-bit
+//! type. The first six tests record each case's
 //! ops into one [`Batch`] (one submit, so each `record_*` form is exercised);
 //! the last one calls the convenience forms, chaining each forward's GPU mask
 //! into its backward pass. Cases are small (a few thousand elements at most)
@@ -34,6 +36,7 @@
 //! --test integration properties::<module>::<test>` replays the same cases.
 
 mod chain;
+mod dtypes;
 mod elementwise;
 mod fused;
 mod strategies;
@@ -75,6 +78,8 @@ const TOTAL_CASES: u32 = RELU_CASES
     + BIAS_BACKWARD_CASES
     + CONVENIENCE_CASES;
 const _: () = assert!(TOTAL_CASES >= 10_000);
+/// Cases of `every_f16_op` and of `every_bf16_op`, each.
+const HALF_CASES: u32 = 10_000;
 
 /// Shrinking steps a failure may take (proptest's default is 4 per case):
 /// enough to delete, then zero, every element of the longest vectors, a
