@@ -7,7 +7,7 @@ use std::time::Instant;
 use wgpu_activations::compare::Comparison;
 use wgpu_activations::cpu::Subnormals;
 use wgpu_activations::verify::{self, OpOperands};
-use wgpu_activations::{Gpu, HostInputs, Op};
+use wgpu_activations::{DType, Gpu, HostInputs, Op};
 
 use crate::error::Result;
 
@@ -16,6 +16,8 @@ use crate::error::Result;
 pub struct Report {
     /// Which op.
     pub op: Op,
+    /// The element type of its data.
+    pub dtype: DType,
     /// Elements of the op's input.
     pub elements: usize,
     /// Row length, for the bias ops.
@@ -36,29 +38,33 @@ impl Report {
     }
 }
 
-/// Runs `op` on `inputs` on the GPU and on the CPU reference and compares
-/// (as [`verify::compare`] defines "agrees"), timing both.
+/// Runs `op` on `inputs` rounded to `dtype` ([`HostInputs::rounded_to`]) on
+/// the GPU and on the CPU reference and compares (as [`verify::compare_in`]
+/// defines "agrees"), timing both.
 ///
 /// ```no_run
-/// use wgpu_activations::{Gpu, Op};
+/// use wgpu_activations::{DType, Gpu, Op};
 /// use wgpu_activations_harness::{check, sample};
 /// # fn main() -> wgpu_activations_harness::Result<()> {
 /// let gpu = Gpu::new()?;
 /// let inputs = sample::inputs(1 << 16, 42);
-/// for op in Op::all() {
-///     let report = check::run(&gpu, op, &inputs)?;
-///     assert!(report.passed(), "{op}: {:?}", report.comparison.first_mismatch);
+/// for dtype in DType::ALL {
+///     for op in Op::all().into_iter().filter(|op| op.dtypes().contains(&dtype)) {
+///         let report = check::run(&gpu, op, dtype, &inputs)?;
+///         assert!(report.passed(), "{op} {dtype}: {:?}", report.comparison.first_mismatch);
+///     }
 /// }
 /// # Ok(()) }
 /// ```
-pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
+pub fn run(gpu: &Gpu, op: Op, dtype: DType, inputs: &HostInputs) -> Result<Report> {
+    let inputs = &inputs.rounded_to(dtype);
     let used = inputs.used(op);
     // One untimed run on a row first, so the timing below excludes compiling
     // the pipeline on first use.
     let warm_up = inputs.prefix(inputs.cols().min(used));
-    OpOperands::upload(gpu, op, &warm_up)?.submit(gpu, op)?;
+    OpOperands::upload_in(gpu, op, &warm_up, dtype)?.submit(gpu, op)?;
 
-    let operands = OpOperands::upload(gpu, op, inputs)?;
+    let operands = OpOperands::upload_in(gpu, op, inputs, dtype)?;
     gpu.wait_idle()?;
     let start = Instant::now();
     operands.submit(gpu, op)?;
@@ -67,10 +73,10 @@ pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
     let outputs = operands.download(op)?;
 
     let start = Instant::now();
-    op.reference(inputs, Subnormals::Preserve)?;
+    op.reference_in(inputs, Subnormals::Preserve, dtype)?;
     let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    let mut comparison = verify::compare(op, inputs, &outputs)?;
+    let mut comparison = verify::compare_in(op, inputs, &outputs, dtype)?;
     if let (Some(db), Some(tensor)) = (&outputs.db, &operands.db) {
         // The same bits again: the reduction's order is fixed.
         operands.submit(gpu, op)?;
@@ -84,6 +90,7 @@ pub fn run(gpu: &Gpu, op: Op, inputs: &HostInputs) -> Result<Report> {
     }
     Ok(Report {
         op,
+        dtype,
         elements: used,
         cols: op.uses_bias().then(|| inputs.cols()),
         comparison,
@@ -115,9 +122,15 @@ mod tests {
     fn every_op_checks_clean_on_this_adapter() {
         let Some(gpu) = gpu() else { return };
         let inputs = sample::inputs(100_003, 3);
-        let ops = Op::all();
-        for op in ops {
-            let report = run(&gpu, op, &inputs).unwrap();
+        let cases = DType::ALL.into_iter().flat_map(|dtype| {
+            Op::all()
+                .into_iter()
+                .filter(move |op| op.dtypes().contains(&dtype))
+                .map(move |op| (op, dtype))
+        });
+        for (op, dtype) in cases {
+            let report = run(&gpu, op, dtype, &inputs).unwrap();
+            assert_eq!(report.dtype, dtype);
             assert!(report.elements > 0, "{op}");
             assert_eq!(report.elements, inputs.used(op), "{op}");
             assert!(report.comparison.compared >= report.elements, "{op}");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wgpu_activations::{Gpu, GpuOptions, KernelLayout, Op, parse_backends};
+use wgpu_activations::{DType, Gpu, GpuOptions, KernelLayout, Op, parse_backends};
 use wgpu_activations_harness::bench::{self, BenchOp};
 use wgpu_activations_harness::{Result, check, sample};
 
@@ -150,14 +150,32 @@ fn run_check(size: usize, seed: u64, backends: Option<&str>) -> Result<ExitCode>
             info.backend, info.name, info.driver, info.kernel_variant, info.kernel_shape
         );
         println!(
-            "{:<36} {:>10} {:>10} {:>8} {:>12} {:>9} {:>9}  result",
-            "op", "compared", "mismatches", "flushed", "db err/bound", "GPU ms", "CPU ms"
+            "{:<36} {:<5} {:>10} {:>10} {:>8} {:>12} {:>9} {:>9}  result",
+            "op", "dtype", "compared", "mismatches", "flushed", "db err/bound", "GPU ms", "CPU ms"
         );
-        for op in Op::all() {
-            let report = check::run(&gpu, op, &inputs)?;
+        for (op, dtype) in Op::all()
+            .into_iter()
+            .flat_map(|op| DType::ALL.into_iter().map(move |dtype| (op, dtype)))
+        {
+            if !op.dtypes().contains(&dtype) {
+                println!(
+                    "{:<36} {:<5} {:>10} {:>10} {:>8} {:>12} {:>9} {:>9}  not supported",
+                    truncate(&op.name(), 36),
+                    dtype.name(),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-"
+                );
+                continue;
+            }
+            let report = check::run(&gpu, op, dtype, &inputs)?;
             println!(
-                "{:<36} {:>10} {:>10} {:>8} {:>12} {:>9.3} {:>9.3}  {}",
+                "{:<36} {:<5} {:>10} {:>10} {:>8} {:>12} {:>9.3} {:>9.3}  {}",
                 truncate(&op.name(), 36),
+                dtype.name(),
                 report.comparison.compared,
                 report.comparison.mismatches,
                 report.comparison.flushed,
@@ -181,7 +199,9 @@ second run's bits). flushed: values that matched only the reference with subnorm
 flushed to zero, which the contract allows where the op does float arithmetic.\n\
 db err/bound: largest |db - f64 sum| / bias_gradient_error_bound over the columns.\n\
 GPU ms: wall time of record + submit + wait for the op alone (inputs uploaded, outputs\n\
-allocated, pipelines compiled beforehand). CPU ms: the reference, one thread."
+allocated, pipelines compiled beforehand). CPU ms: the reference, one thread.\n\
+dtype: the data's element type (the inputs rounded to it; the bias f32); 16-bit values\n\
+are compared as their bits. not supported: the op refuses that type (Op::dtypes)."
     );
     Ok(if failures == 0 {
         ExitCode::SUCCESS
@@ -325,8 +345,15 @@ fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<ben
     let mut targets = Vec::new();
     if BenchOp::largest_binding(target_elements) <= info.max_storage_buffer_binding_size {
         let samples = config.gpu_samples.max(9);
+        let timer = bench::GpuTimer::new(gpu)?;
+        let rows = bench::dtype_rows(gpu, &timer, target_elements, samples, config.min_sample)?;
+        println!(
+            "element types at {target_elements} elements (same values, each type's kernel timed in turn):\n{}",
+            bench::dtype_table(&rows)
+        );
         targets =
             bench::measure_targets(gpu, target_elements, required, samples, config.min_sample)?;
+        targets.extend(bench::dtype_targets(&rows));
         println!(
             "targets at {target_elements} elements (median of {samples} back-to-back ratios of alternating samples):"
         );

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dtypes;
 mod gpu_report;
 mod measurement;
 mod plot;
@@ -45,6 +46,7 @@ mod targets;
 mod timer;
 mod workload;
 
+pub use dtypes::{DTypeRow, dtype_ops, dtype_rows, dtype_table, dtype_targets};
 pub use gpu_report::{LayoutRun, markdown};
 pub use measurement::{KernelTimer, Measurement, Report, gigabytes_per_second};
 pub use plot::plot_svg;
