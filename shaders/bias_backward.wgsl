@@ -6,6 +6,10 @@
 //
 // This part reads one element at a time, for rows that are not whole
 // vectors (cols % 4 != 0); bias_backward_vectors.wgsl is its vec4 twin.
+// `store_gradient` comes from gradient_out.wgsl (f32: dx written here) or
+// no_gradient_out.wgsl (16-bit types, whose elements share words that two
+// invocations would write: the element-wise backward writes dx in a
+// dispatch of its own, with the same bits, and this one only sums).
 //
 // A tensor larger than one storage binding runs as several dispatches over
 // groups of whole row blocks (src/ops/segments.rs); each writes its blocks'
@@ -20,7 +24,6 @@
 
 @group(0) @binding(0) var<storage, read> dy: array<u32>;
 @group(0) @binding(1) var<storage, read> mask_in: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> block_sums_out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -41,9 +44,10 @@ fn bias_activation_backward(
     var sum = 0.0;
     for (var row = first; row < end; row++) {
         let i = row * cols + column;
-        let gradient = backward4(params, vec4(bit_of(mask_in[i / 32u], i)), vec4(dy[i])).x;
-        dx[i] = gradient;
-        sum += bitcast<f32>(gradient);
+        let dy_lane = word_lane(dy[i / ELEMENTS_PER_WORD], i);
+        let gradient = backward4(params, vec4(bit_of(mask_in[i / 32u], i)), vec4(dy_lane));
+        store_gradient(i, gradient.x);
+        sum += bitcast<f32>(lanes_to_f32(gradient).x);
     }
     if first < end {
         block_sums_out[(params.first_row_block + block) * cols + column] = sum;

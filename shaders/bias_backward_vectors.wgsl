@@ -1,6 +1,7 @@
 // The first pass of the fused backward (see bias_backward.wgsl) for rows of
-// whole vectors (cols % 4 == 0): dy, dx and the block sums as `vec4`s, four
-// adjacent columns at a time, as the element-wise kernels move them.
+// whole vectors (cols % 4 == 0): dy, dx and the block sums four adjacent
+// columns at a time, as the element-wise kernels move them (dy and dx in
+// the kernel's element type, the sums in f32).
 //
 // Each invocation owns some columns of one row block (`rows_per_block`
 // rows) and sums each of them in sequence in a register: no workgroup
@@ -24,9 +25,9 @@
 //   taken from the word that holds them.
 // In the last two, neighbouring invocations take neighbouring columns.
 
-@group(0) @binding(0) var<storage, read> dy: array<vec4<u32>>;
+@group(0) @binding(0) var<storage, read> dy: array<Vector>;
 @group(0) @binding(1) var<storage, read> mask_in: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Vector>;
 @group(0) @binding(3) var<storage, read_write> block_sums_out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -66,9 +67,9 @@ fn backward_block(invocation: u32, vectors: u32, lanes: u32, panels: u32) {
         let word = mask_in[element / 32u] >> (element % 32u);
         let first_vector = element / 4u;
         for (var v = 0u; v < vectors; v++) {
-            let gradient = backward4(params, bits_of_vector(word, v), dy[first_vector + v]);
-            dx[first_vector + v] = gradient;
-            let value = bitcast<vec4<f32>>(gradient);
+            let gradient = backward4(params, bits_of_vector(word, v), unpack_vector(dy[first_vector + v]));
+            dx[first_vector + v] = pack_vector(gradient);
+            let value = bitcast<vec4<f32>>(lanes_to_f32(gradient));
             if panels == 1u {
                 sums0[v] += value;
             } else {

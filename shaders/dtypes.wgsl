@@ -39,7 +39,16 @@ fn f32_lanes_from_f32(f: vec4<u32>) -> vec4<u32> {
     return f;
 }
 
+// The lane of element `element` from the u32 word that holds it.
+fn f32_word_lane(word: u32, element: u32) -> u32 {
+    return word;
+}
+
 // ---- 16-bit types: four elements in two words.
+
+fn half_word_lane(word: u32, element: u32) -> u32 {
+    return select(word << 16u, word & 0xffff0000u, (element & 1u) == 1u);
+}
 
 fn half_unpack4(v: vec2<u32>) -> vec4<u32> {
     return vec4(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u);

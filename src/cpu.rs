@@ -319,6 +319,54 @@ pub fn bias_add_in(x: &[f32], b: &[f32], dtype: DType, subnormals: Subnormals) -
         .collect()
 }
 
+/// [`bias_forward_with_mask`] for `x` holding values of `dtype` (and an f32
+/// or `dtype` bias): the sums rounded to `dtype`, then the activation and
+/// its mask of the rounded sums, as the GPU's fused op stores them.
+pub fn bias_forward_with_mask_in(
+    activation: Activation,
+    x: &[f32],
+    b: &[f32],
+    dtype: DType,
+) -> (Vec<f32>, Vec<u32>) {
+    let sums = bias_add_in(x, b, dtype, Subnormals::Preserve);
+    let y = sums
+        .iter()
+        .map(|&z| activate_in(activation, z, dtype, Subnormals::Preserve))
+        .collect();
+    (y, pack_mask(sums.iter().map(|&z| mask_bit(activation, z))))
+}
+
+/// [`bias_backward`] for `dy` holding values of `dtype`: `dx` of `dtype`
+/// (the leaky product rounded to it) and `db` the f64 column sums of that
+/// `dx`, rounded once to f32.
+///
+/// # Panics
+/// As [`bias_backward`].
+pub fn bias_backward_in(
+    activation: Activation,
+    dy: &[f32],
+    mask: &[u32],
+    cols: usize,
+    dtype: DType,
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(mask.len() >= mask_words(dy.len()), "mask too short");
+    let dx: Vec<f32> = dy
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            backward_element_in(
+                activation,
+                mask_bit_at(mask, i),
+                d,
+                dtype,
+                Subnormals::Preserve,
+            )
+        })
+        .collect();
+    let db = column_sums(&dx, cols).iter().map(|&s| s as f32).collect();
+    (dx, db)
+}
+
 /// Fused bias-add + activation: `y[r, c] = activate(x[r, c] + b[c])`.
 pub fn bias_forward(activation: Activation, x: &[f32], b: &[f32]) -> Vec<f32> {
     forward(activation, &bias_add(x, b, Subnormals::Preserve))

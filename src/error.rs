@@ -20,7 +20,7 @@
 /// | `dy`'s row length ≠ the mask's | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for upstream gradient's row length (the mask's): expected 6 elements, got 4 |
 /// | data that does not fill the shape | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for data for shape: expected 6 elements, got 5 |
 /// | an operand of another element type than the op's data (`y`, `dy`, `dx` of `x`'s; a bias neither f32 nor `x`'s; written or downloaded as another type) | [`DTypeMismatch`](Error::DTypeMismatch) | element type mismatch for output: expected f16, got f32 |
-/// | a 16-bit tensor where an op serves f32 only (the fused backward, for now); a 16-bit view of an odd element count | [`UnsupportedDType`](Error::UnsupportedDType) | bias_activation_backward does not take f16 tensors |
+/// | a 16-bit view of an odd element count | [`UnsupportedDType`](Error::UnsupportedDType) | a view of an odd number of elements does not take f16 tensors |
 /// | rows × cols overflows `usize` | [`ShapeOverflow`](Error::ShapeOverflow) | shape \[18446744073709551615, 2\] has more elements than usize can count |
 /// | zero-sized shapes (`[0]`, `[0, n]`, `[n, 0]`) | none: legal, empty results (`[0, n]` backward: `db` = 0) | |
 /// | tensor or mask of another [`Gpu`](crate::Gpu) | [`WrongDevice`](Error::WrongDevice) | input was created on a different device than this Gpu's |

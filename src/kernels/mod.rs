@@ -62,6 +62,8 @@ const BIAS_BACKWARD: Part = part!("bias_backward.wgsl");
 const BIAS_BACKWARD_VECTORS: Part = part!("bias_backward_vectors.wgsl");
 const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
 const CAST_PART: Part = part!("cast.wgsl");
+const GRADIENT_OUT: Part = part!("gradient_out.wgsl");
+const NO_GRADIENT_OUT: Part = part!("no_gradient_out.wgsl");
 
 /// Every file under `shaders/`, each in at least one kernel's module (a test
 /// checks both directions against the directory).
@@ -91,6 +93,8 @@ pub(crate) const PARTS: &[Part] = &[
     BIAS_BACKWARD_VECTORS,
     BIAS_GRADIENT,
     CAST_PART,
+    GRADIENT_OUT,
+    NO_GRADIENT_OUT,
 ];
 
 /// The element types a kernel module is compiled for: its data's, and the
@@ -283,10 +287,10 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS: KernelSpec = Kernel
 };
 
 /// The fused backward's first pass (`dx` and block sums) one element at a
-/// time, for rows that are not whole vectors.
+/// time, for f32 rows that are not whole vectors.
 pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     name: "bias_activation_backward",
-    parts: &[BIAS_BACKWARD],
+    parts: &[BIAS_BACKWARD, GRADIENT_OUT],
     entry_point: "bias_activation_backward",
     bindings: &[
         (0, "dy"),
@@ -300,12 +304,28 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     layout: Layout::Rows,
 };
 
-/// [`BIAS_ACTIVATION_BACKWARD`] one `vec4` of columns per invocation and
+/// [`BIAS_ACTIVATION_BACKWARD`]'s block sums without `dx`, for 16-bit rows
+/// that are not whole vectors (the element-wise backward writes `dx`).
+pub(crate) static BIAS_ACTIVATION_BACKWARD_SUMS: KernelSpec = KernelSpec {
+    name: "bias_activation_backward (sums only)",
+    parts: &[BIAS_BACKWARD, NO_GRADIENT_OUT],
+    bindings: &[
+        (0, "dy"),
+        (1, "mask_in"),
+        (3, "block_sums_out"),
+        (4, "params"),
+    ],
+    types: Types::Every,
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// [`BIAS_ACTIVATION_BACKWARD`] one vector of columns per invocation and
 /// row, for rows of whole vectors.
 pub(crate) static BIAS_ACTIVATION_BACKWARD_VECTORS: KernelSpec = KernelSpec {
     name: "bias_activation_backward_vectors",
     parts: &[BIAS_BACKWARD_VECTORS],
     entry_point: "bias_activation_backward_vectors",
+    types: Types::Every,
     ..BIAS_ACTIVATION_BACKWARD
 };
 
@@ -315,7 +335,7 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD_WORDS: KernelSpec = KernelSpec {
     name: "bias_activation_backward_words",
     parts: &[BIAS_BACKWARD_VECTORS],
     entry_point: "bias_activation_backward_words",
-    ..BIAS_ACTIVATION_BACKWARD
+    ..BIAS_ACTIVATION_BACKWARD_VECTORS
 };
 
 /// [`BIAS_ACTIVATION_BACKWARD_WORDS`] with neighbouring invocations
@@ -325,7 +345,7 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS2: KernelSpec = KernelSpec {
     name: "bias_activation_backward_panels2",
     parts: &[BIAS_BACKWARD_VECTORS],
     entry_point: "bias_activation_backward_panels2",
-    ..BIAS_ACTIVATION_BACKWARD
+    ..BIAS_ACTIVATION_BACKWARD_VECTORS
 };
 
 /// [`BIAS_ACTIVATION_BACKWARD_PANELS2`] with four runs each per row, for
@@ -334,7 +354,7 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD_PANELS4: KernelSpec = KernelSpec {
     name: "bias_activation_backward_panels4",
     parts: &[BIAS_BACKWARD_VECTORS],
     entry_point: "bias_activation_backward_panels4",
-    ..BIAS_ACTIVATION_BACKWARD
+    ..BIAS_ACTIVATION_BACKWARD_VECTORS
 };
 
 /// The fused backward's second pass: `db` from the block sums.
@@ -373,6 +393,7 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
     &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
     &BIAS_ACTIVATION_BACKWARD,
+    &BIAS_ACTIVATION_BACKWARD_SUMS,
     &BIAS_ACTIVATION_BACKWARD_VECTORS,
     &BIAS_ACTIVATION_BACKWARD_WORDS,
     &BIAS_ACTIVATION_BACKWARD_PANELS2,

@@ -117,6 +117,8 @@ fn element_types(types: ElementTypes) -> String {
         "alias Vector = {vector};\n\
          alias SourceVector = {source_vector};\n\
          const LANE_INFINITY: u32 = {infinity:#010x}u;\n\
+         const ELEMENTS_PER_WORD: u32 = {per_word}u;\n\
+         fn word_lane(word: u32, element: u32) -> u32 {{ return {packing}_word_lane(word, element); }}\n\
          fn unpack_vector(v: Vector) -> vec4<u32> {{ return {packing}_unpack4(v); }}\n\
          fn pack_vector(lanes: vec4<u32>) -> Vector {{ return {packing}_pack4(lanes); }}\n\
          fn lanes_to_f32(lanes: vec4<u32>) -> vec4<u32> {{ return {conversions}_lanes_to_f32(lanes); }}\n\
@@ -126,6 +128,7 @@ fn element_types(types: ElementTypes) -> String {
         vector = data.vector,
         source_vector = source.vector,
         infinity = data.lane_infinity,
+        per_word = 4 / types.data.size_bytes(),
         packing = data.packing,
         conversions = data.conversions,
         source_packing = source.packing,

@@ -13,9 +13,10 @@ use crate::kernels::prelude::{
 };
 use crate::kernels::{
     BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_PANELS2, BIAS_ACTIVATION_BACKWARD_PANELS4,
-    BIAS_ACTIVATION_BACKWARD_VECTORS, BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD,
-    BIAS_ACTIVATION_FORWARD_MASK, BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
-    BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS, BIAS_GRADIENT_SUM, ElementTypes, Kernel, Kind,
+    BIAS_ACTIVATION_BACKWARD_SUMS, BIAS_ACTIVATION_BACKWARD_VECTORS,
+    BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD, BIAS_ACTIVATION_FORWARD_MASK,
+    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
+    BIAS_GRADIENT_SUM, ElementTypes, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
@@ -407,13 +408,6 @@ impl Gpu {
         same_len("gradient output", dy.len(), dx.len())?;
         same_dtype("gradient output", dy.dtype(), dx)?;
         same_dtype("bias gradient", DType::F32, db)?;
-        // Its kernels read f32 only, for now.
-        if dy.dtype() != DType::F32 {
-            return Err(Error::UnsupportedDType {
-                what: "the fused bias + activation backward",
-                dtype: dy.dtype(),
-            });
-        }
         let cols = dy.cols();
         same_len("bias gradient (one per column)", cols, db.len())?;
         aliasing::check(&[
@@ -462,23 +456,34 @@ impl Gpu {
         let params = Params {
             cols: u32_of(cols, "columns")?,
             rows_per_block: tiling.rows_per_block as u32,
-            ..Params::new(activation, DType::F32)
+            ..Params::new(activation, dy.dtype())
         };
+        // 16-bit rows that are not whole vectors: two elements of a word
+        // belong to two invocations of the one-element kernel, which must
+        // not both write it; the element-wise backward writes dx (the same
+        // bits: the same rule on the same operands) and the kernel only
+        // sums.
+        let (kernel, dx_operand) =
+            if dy.dtype() != DType::F32 && tiling.kernel == &BIAS_ACTIVATION_BACKWARD {
+                self.plan_activation_backward(plan, activation, dy, mask, dx)?;
+                (&BIAS_ACTIVATION_BACKWARD_SUMS, None)
+            } else {
+                (tiling.kernel, Some(Operand::Output(dx)))
+            };
+        let operands: Vec<Operand<'_>> = [Operand::Input(dy), Operand::MaskIn(mask)]
+            .into_iter()
+            .chain(dx_operand)
+            .chain([Operand::Whole(block_sums), Operand::Params])
+            .collect();
         segments::record(
             self,
             plan,
             &ElementwiseOp {
-                kernel: tiling.kernel,
+                kernel,
                 kind: Kind::of(activation)?,
-                types: ElementTypes::of(DType::F32),
+                types: ElementTypes::of(dy.dtype()),
                 params,
-                operands: &[
-                    Operand::Input(dy),
-                    Operand::MaskIn(mask),
-                    Operand::Output(dx),
-                    Operand::Whole(block_sums),
-                    Operand::Params,
-                ],
+                operands: &operands,
                 elements: rows * cols,
                 split: Split::Rows {
                     cols,

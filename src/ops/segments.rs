@@ -230,8 +230,10 @@ fn segment_binding<'a>(
             Binding {
                 buffer: t.buffer(),
                 offset: t.offset() + first * element,
+                // Whole words: an odd count of 16-bit elements ends mid-word
+                // (in a tensor's padding: views hold even counts).
                 bytes: if exact {
-                    bytes
+                    bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
                 } else {
                     padded_to_vectors(bytes)
                 },

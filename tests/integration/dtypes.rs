@@ -99,6 +99,29 @@ fn every_op_agrees_at_awkward_lengths() {
 }
 
 #[test]
+fn the_fused_backward_agrees_in_every_tiling() {
+    let Some(gpu) = gpu() else { return };
+    // Row lengths that pick each first-pass kernel: one element (the sums
+    // alone, beside the element-wise backward, for 16-bit data), a vector,
+    // a mask word, and runs of two and four panels; and rows enough for
+    // several row blocks.
+    for dtype in HALF_TYPES {
+        for cols in [3, 4, 36, 512, 1024, 2048] {
+            let rows = 131;
+            let inputs = HostInputs {
+                x: sample::activations(rows * cols, cols as u64),
+                dy: sample::activations(rows * cols, cols as u64 + 1),
+                bias: biases().into_iter().cycle().take(cols).collect(),
+            };
+            for activation in Activation::examples() {
+                let op = Op::BiasBackward(activation);
+                assert_op_agrees(&gpu, op, &inputs, dtype, &format!("[{rows}, {cols}]"));
+            }
+        }
+    }
+}
+
+#[test]
 fn every_op_agrees_on_the_split_path() {
     // 64 KiB bindings: 16,384 elements a segment, so these run in several
     // segments, the fused ones starting segments mid-row.
@@ -322,21 +345,25 @@ fn mismatched_and_unsupported_types_are_clear_errors() {
     ));
     let error = x16.record_download(&mut encoder).err().unwrap();
     assert!(matches!(error, Error::DTypeMismatch { .. }), "{error}");
-    // The fused backward takes f32 only, for now.
-    let mask = gpu.bias_relu_with_mask(&x32, &Tensor::from_slice(&gpu, &[0.0; 4]).unwrap());
-    let (_, mask) = mask.unwrap();
-    let error = gpu.bias_relu_backward(&x16, &mask).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::UnsupportedDType {
-                dtype: DType::F16,
-                ..
-            }
-        ),
-        "{error}"
-    );
-    assert!(error.to_string().contains("f16"), "{error}");
+    // The bias gradient is f32 whatever dy's type.
+    let (_, mask) = gpu
+        .bias_relu_with_mask(
+            &x16,
+            &Tensor::from_f32_as(&gpu, &[0.0; 4], &[4], DType::F16).unwrap(),
+        )
+        .unwrap();
+    let dx = Tensor::uninit_of(&gpu, &[2, 4], DType::F16).unwrap();
+    let db16 = Tensor::uninit_of(&gpu, &[4], DType::F16).unwrap();
+    mismatch(gpu.record_bias_activation_backward(
+        &mut encoder,
+        Activation::Relu,
+        &x16,
+        &mask,
+        &dx,
+        &db16,
+    ));
+    let (dx, db) = gpu.bias_relu_backward(&x16, &mask).unwrap();
+    assert_eq!((dx.dtype(), db.dtype()), (DType::F16, DType::F32));
 }
 
 /// One row of README's special-value tables for f16 and bf16: an op on one

@@ -13,7 +13,7 @@ use wgpu_activations::verify::OpOperands;
 use wgpu_activations::{Activation, DType, Gpu, Op};
 
 /// The ops of the per-type rows: the forward, with its mask, the backward
-/// from the mask and the fused forward.
+/// from the mask, and the fused forward and backward.
 pub fn dtype_ops() -> Vec<Op> {
     let relu = Activation::Relu;
     vec![
@@ -21,6 +21,7 @@ pub fn dtype_ops() -> Vec<Op> {
         Op::ForwardWithMask(relu),
         Op::BackwardFromMask(relu),
         Op::BiasForward(relu),
+        Op::BiasBackward(relu),
     ]
 }
 
