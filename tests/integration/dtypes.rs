@@ -8,9 +8,10 @@
 use half::{bf16, f16};
 use wgpu_activations::cpu::{self, Subnormals};
 use wgpu_activations::{
-    Activation, DType, Error, Gpu, HostInputs, Op, Tensor, dtype as conversions, verify,
+    Activation, DType, Error, Gpu, HostInputs, Op, OpTensors, Tensor, dtype as conversions, verify,
 };
 
+use crate::common::counters::{live_objects, own_gpu};
 use crate::common::{FULL, bits, caller_buffer_of, gpu, read_words, sample, small_binding_gpu};
 
 const HALF_TYPES: [DType; 2] = [DType::F16, DType::BF16];
@@ -625,5 +626,116 @@ fn every_row_of_the_special_value_tables_holds() {
             row.what,
             dtype.bits_of(value)
         );
+    }
+}
+
+#[test]
+fn prepared_16_bit_ops_on_views_create_nothing_per_frame() {
+    let Some(gpu) = own_gpu() else { return };
+    let alignment = u64::from(gpu.info().min_storage_buffer_offset_alignment);
+    let (rows, cols) = (37, 12);
+    let len = rows * cols;
+    for dtype in HALF_TYPES {
+        // Views in the caller's buffers: x and the bias (an f16/bf16 view,
+        // cast into the plan's f32 scratch every frame) read from one, y
+        // written to another (wgpu refuses one buffer both read and written
+        // in a dispatch), dy in a third.
+        let region = (len as u64 * 2).next_multiple_of(alignment);
+        let buffer = || caller_buffer_of(&gpu, FULL, &vec![0u32; (2 * region / 4) as usize]);
+        let (inputs_buffer, output_buffer, dy_buffer) = (buffer(), buffer(), buffer());
+        let view = |buffer: &wgpu::Buffer, i: u64, shape: &[usize]| {
+            Tensor::from_buffer_of(&gpu, buffer, i * region, shape, dtype).unwrap()
+        };
+        let (x, b) = (
+            view(&inputs_buffer, 0, &[rows, cols]),
+            view(&inputs_buffer, 1, &[cols]),
+        );
+        let (y, dy) = (
+            view(&output_buffer, 1, &[rows, cols]),
+            view(&dy_buffer, 0, &[rows, cols]),
+        );
+        let dx = Tensor::uninit_of(&gpu, &[rows, cols], dtype).unwrap();
+        let db = Tensor::uninit(&gpu, &[cols]).unwrap();
+        let mask = wgpu_activations::Mask::uninit(&gpu, len)
+            .unwrap()
+            .with_row_length(cols)
+            .unwrap();
+        let activation = Activation::LeakyRelu { slope: 0.25 };
+        let forward = gpu
+            .prepare(
+                Op::BiasForwardWithMask(activation),
+                &OpTensors {
+                    x: Some(&x),
+                    bias: Some(&b),
+                    y: Some(&y),
+                    mask: Some(&mask),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let backward = gpu
+            .prepare(
+                Op::BiasBackward(activation),
+                &OpTensors {
+                    dy: Some(&dy),
+                    mask: Some(&mask),
+                    dx: Some(&dx),
+                    db: Some(&db),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let bias_values: Vec<f32> = (0..cols).map(|c| c as f32 * 0.37 - 2.0).collect();
+        b.write(&bias_values).unwrap();
+        for frame in 0..4u64 {
+            let x_values = sample::activations(len, frame);
+            let dy_values = sample::activations(len, 100 + frame);
+            x.write(&x_values).unwrap();
+            dy.write(&dy_values).unwrap();
+            gpu.wait_idle().unwrap();
+            let before = live_objects(&gpu);
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            forward.record(&mut encoder);
+            backward.record(&mut encoder);
+            gpu.queue().submit([encoder.finish()]);
+            gpu.wait_idle().unwrap();
+            if frame > 0 {
+                assert_eq!(
+                    live_objects(&gpu),
+                    before,
+                    "{dtype}: frame {frame} created objects"
+                );
+            }
+            let inputs = HostInputs {
+                x: x_values,
+                dy: dy_values,
+                bias: bias_values.iter().map(|&v| dtype.round(v)).collect(),
+            }
+            .rounded_to(dtype);
+            let outputs = verify::OpOutputs {
+                values: y.download().unwrap(),
+                mask: Some(mask.download().unwrap()),
+                db: None,
+            };
+            let op = Op::BiasForwardWithMask(activation);
+            let comparison = verify::compare_in(op, &inputs, &outputs, dtype).unwrap();
+            assert!(
+                comparison.passed(),
+                "{dtype} {op}: {:?}",
+                comparison.first_mismatch
+            );
+            let backward_outputs = verify::OpOutputs {
+                values: dx.download().unwrap(),
+                mask: None,
+                db: Some(db.download().unwrap()),
+            };
+            let op = Op::BiasBackward(activation);
+            let comparison = verify::compare_in(op, &inputs, &backward_outputs, dtype).unwrap();
+            assert!(
+                comparison.passed(),
+                "{dtype} {op}: {:?}",
+                comparison.first_mismatch
+            );
+        }
     }
 }
