@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use super::targets::{Bound, Target};
 use super::timer::GpuTimer;
+use super::workload::BIAS_COLS;
 use super::{DeviceWork, device_times_in_turn};
 use crate::error::Result;
 use crate::sample;
 use wgpu_activations::verify::OpOperands;
-use wgpu_activations::{Activation, DType, Gpu, Op};
+use wgpu_activations::{Activation, DType, Gpu, HostInputs, Op};
 
 /// The ops of the per-type rows: the forward, with its mask, the backward
 /// from the mask, and the fused forward and backward.
@@ -49,9 +50,10 @@ impl DTypeRow {
     }
 }
 
-/// Every op of [`dtype_ops`] at `elements`, in every type of
-/// [`DType::ALL`] (f32 first), each type's kernel timed in turn with the
-/// others on the same values (rounded to the type).
+/// Every op of [`dtype_ops`] at `elements` (the bias ops on rows of
+/// [`BIAS_COLS`], as the main table's), in every type of [`DType::ALL`]
+/// (f32 first), each type's kernel timed in turn with the others on the
+/// same values (rounded to the type).
 pub fn dtype_rows(
     gpu: &Gpu,
     timer: &GpuTimer,
@@ -59,7 +61,11 @@ pub fn dtype_rows(
     samples: usize,
     min_sample: Duration,
 ) -> Result<Vec<DTypeRow>> {
-    let inputs = sample::inputs(elements, 0x16b1);
+    let inputs = HostInputs {
+        x: sample::activations(elements, 0x16b1),
+        dy: sample::activations(elements, 0x16b2),
+        bias: sample::activations(BIAS_COLS.min(elements.max(1)), 0x16b3),
+    };
     let mut rows = Vec::new();
     for op in dtype_ops() {
         let operands = DType::ALL
