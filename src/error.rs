@@ -20,7 +20,6 @@
 /// | `dy`'s row length ≠ the mask's | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for upstream gradient's row length (the mask's): expected 6 elements, got 4 |
 /// | data that does not fill the shape | [`ShapeMismatch`](Error::ShapeMismatch) | shape mismatch for data for shape: expected 6 elements, got 5 |
 /// | an operand of another element type than the op's data (`y`, `dy`, `dx` of `x`'s; a bias neither f32 nor `x`'s; written or downloaded as another type) | [`DTypeMismatch`](Error::DTypeMismatch) | element type mismatch for output: expected f16, got f32 |
-/// | a 16-bit view of an odd element count | [`UnsupportedDType`](Error::UnsupportedDType) | a view of an odd number of elements does not take f16 tensors |
 /// | rows × cols overflows `usize` | [`ShapeOverflow`](Error::ShapeOverflow) | shape \[18446744073709551615, 2\] has more elements than usize can count |
 /// | zero-sized shapes (`[0]`, `[0, n]`, `[n, 0]`) | none: legal, empty results (`[0, n]` backward: `db` = 0) | |
 /// | tensor or mask of another [`Gpu`](crate::Gpu) | [`WrongDevice`](Error::WrongDevice) | input was created on a different device than this Gpu's |
@@ -104,7 +103,9 @@ pub enum Error {
         actual: crate::DType,
     },
 
-    /// An op or operand that does not take tensors of this element type.
+    /// A kernel asked for an element type it is not compiled for (the ops
+    /// check their operands' types first, so this points at a kernel table
+    /// that misses a type).
     #[error("{what} does not take {dtype} tensors")]
     UnsupportedDType {
         /// The op, kernel or operand.

@@ -7,6 +7,7 @@ use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::dispatch::Binding;
+use crate::ops::segments;
 use crate::readback::{Download, PendingDownload};
 
 /// A row-major buffer of [`DType`] elements (f32, f16 or bf16) on the GPU
@@ -203,10 +204,14 @@ impl Tensor {
 
     /// [`from_buffer`](Tensor::from_buffer) with elements of `dtype`: 16-bit
     /// elements are packed two to a 4-byte word, the first in the low half.
-    /// A 16-bit view must hold an even number of elements
-    /// ([`Error::UnsupportedDType`] otherwise): wgpu copies and binds whole
-    /// words, and the word holding an odd view's last element also holds the
-    /// caller's next two bytes.
+    ///
+    /// A 16-bit view may hold an odd number of elements. Its last element is
+    /// then the low half of a word whose high half is yours: ops and writes
+    /// replace that half alone (a small dispatch, after copying the view's
+    /// whole words), and never change your two bytes. That word must lie in
+    /// the buffer ([`Error::OutOfBounds`] otherwise), since wgpu reads whole
+    /// words. Writing such a view ([`write`](Tensor::write)) stages its last
+    /// element in a new small buffer each time.
     pub fn from_buffer_of(
         gpu: &Gpu,
         buffer: &wgpu::Buffer,
@@ -220,13 +225,9 @@ impl Tensor {
             .ok_or_else(|| Error::ShapeOverflow {
                 shape: shape.to_vec(),
             })?;
-        if !bytes.is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT) {
-            return Err(Error::UnsupportedDType {
-                what: "a view of an odd number of elements",
-                dtype,
-            });
-        }
-        buffer::check_view(gpu, "tensor view", buffer, offset, bytes)?;
+        // The word holding an odd 16-bit view's last element is read whole.
+        let words = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        buffer::check_view(gpu, "tensor view", buffer, offset, words)?;
         Ok(Self {
             gpu: gpu.clone(),
             buffer: buffer.clone(),
@@ -348,13 +349,60 @@ impl Tensor {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.gpu.upload_pool().write(
+        if !self.ends_mid_word() {
+            // Whole words, or a last word in the tensor's own padding.
+            return self.gpu.upload_pool().write(
+                &self.gpu,
+                &self.buffer,
+                self.offset,
+                bytes,
+                "writing a tensor",
+            );
+        }
+        let (whole, last) = bytes.split_at(bytes.len() / 4 * 4);
+        if !whole.is_empty() {
+            self.gpu.upload_pool().write(
+                &self.gpu,
+                &self.buffer,
+                self.offset,
+                whole,
+                "writing a tensor",
+            )?;
+        }
+        // The last element goes into the low half of its word by a
+        // dispatch, which keeps the high half (the caller's).
+        let staged = buffer::upload(
             &self.gpu,
-            &self.buffer,
-            self.offset,
-            bytes,
-            "writing a tensor",
-        )
+            last,
+            crate::dtype::VECTOR_BYTES,
+            "writing a tensor's last element",
+        )?;
+        let mut encoder = self
+            .gpu
+            .device()
+            .create_command_encoder(&Default::default());
+        self.gpu.record_planned(&mut encoder, |plan| {
+            segments::record_low_half(
+                &self.gpu,
+                plan,
+                Binding::whole(&staged),
+                0,
+                &self.buffer,
+                self.offset + whole.len() as u64,
+            )
+        })?;
+        self.gpu
+            .submit("writing a tensor's last element", encoder)
+            .map(|_| ())
+    }
+
+    /// Whether the data ends mid-word in bytes that are not the tensor's
+    /// (an odd-length 16-bit view), so that its last word is half someone
+    /// else's.
+    pub(crate) fn ends_mid_word(&self) -> bool {
+        self.data_bytes()
+            .next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
+            > self.extent
     }
 
     fn check_element<T: Element>(&self, what: &'static str) -> Result<()> {

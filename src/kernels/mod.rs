@@ -64,6 +64,7 @@ const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
 const CAST_PART: Part = part!("cast.wgsl");
 const GRADIENT_OUT: Part = part!("gradient_out.wgsl");
 const NO_GRADIENT_OUT: Part = part!("no_gradient_out.wgsl");
+const MERGE_LOW_HALF_PART: Part = part!("merge_low_half.wgsl");
 
 /// Every file under `shaders/`, each in at least one kernel's module (a test
 /// checks both directions against the directory).
@@ -95,6 +96,7 @@ pub(crate) const PARTS: &[Part] = &[
     CAST_PART,
     GRADIENT_OUT,
     NO_GRADIENT_OUT,
+    MERGE_LOW_HALF_PART,
 ];
 
 /// The element types a kernel module is compiled for: its data's, and the
@@ -379,6 +381,18 @@ pub(crate) static CAST: KernelSpec = KernelSpec {
     layout: Layout::Elementwise,
 };
 
+/// The last element of an odd-length 16-bit view: one word's low half
+/// replaced, its high half (the caller's) kept. Bits only, so compiled once.
+pub(crate) static MERGE_LOW_HALF: KernelSpec = KernelSpec {
+    name: "merge_low_half",
+    parts: &[MERGE_LOW_HALF_PART],
+    entry_point: "merge_low_half",
+    bindings: &[(0, "staged"), (1, "view_words"), (2, "params")],
+    kinds: Kinds::Fixed,
+    types: Types::F32,
+    layout: Layout::Rows,
+};
+
 /// Every kernel the crate dispatches.
 pub(crate) static KERNELS: &[Kernel] = &[
     &IDENTITY,
@@ -400,6 +414,7 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_BACKWARD_PANELS4,
     &BIAS_GRADIENT_SUM,
     &CAST,
+    &MERGE_LOW_HALF,
 ];
 
 impl KernelSpec {

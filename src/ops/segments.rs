@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::prelude::CHUNK_ELEMENTS;
-use crate::kernels::{ElementTypes, Kernel, Kind, Layout};
+use crate::kernels::{ElementTypes, Kernel, Kind, Layout, MERGE_LOW_HALF};
 use crate::mask::Mask;
 use crate::ops::dispatch::{self, Binding, Grid};
 use crate::ops::plan::{Plan, Step};
@@ -278,6 +278,43 @@ fn item_bytes(operand: &Operand<'_>) -> Option<u64> {
     }
 }
 
+/// Adds a dispatch that replaces the low half of the word at byte `offset`
+/// of `target` with the low half of the word at byte `source_word` of
+/// `source`, keeping the high half: the last element of an odd-length
+/// 16-bit view, whose word's other half is not the view's.
+pub(crate) fn record_low_half(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    source: Binding<'_>,
+    source_word: u64,
+    target: &wgpu::Buffer,
+    offset: u64,
+) -> Result<()> {
+    // Bound from the aligned offset at or below the word to its end.
+    let alignment = u64::from(gpu.limits().min_storage_buffer_offset_alignment.max(4));
+    let start = offset / alignment * alignment;
+    let params = Params {
+        len: ((offset - start) / 4) as u32,
+        cols: (source_word / 4) as u32,
+        ..Params::default()
+    };
+    let uniform = buffer::uniform(gpu, &params)?;
+    let target = Binding {
+        buffer: target,
+        offset: start,
+        bytes: offset + 4 - start,
+    };
+    dispatch::record(
+        gpu,
+        plan,
+        &MERGE_LOW_HALF,
+        Kind::fixed(),
+        ElementTypes::of(DType::F32),
+        &[source, target, Binding::whole(&uniform)],
+        Grid::Invocations(1),
+    )
+}
+
 /// Runs the last partial chunk, `[first, elements)`, in scratch buffers.
 fn record_tail(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>, first: u64) -> Result<()> {
     let len = op.elements as u64 - first;
@@ -305,12 +342,14 @@ fn record_tail(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>, first: u64) -
         match (*operand, scratch) {
             (Operand::Input(t) | Operand::InOut(t), Some(scratch)) => {
                 let element = t.dtype().size_bytes();
+                // Whole words: an odd-length 16-bit view's last word is read
+                // whole (its view is checked to lie in its buffer).
                 plan.push(Step::Copy {
                     source: t.buffer().clone(),
                     source_offset: t.offset() + first * element,
                     destination: scratch.clone(),
                     destination_offset: 0,
-                    bytes: len * element,
+                    bytes: (len * element).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
                 });
             }
             (Operand::MaskIn(m), Some(scratch)) => plan.push(Step::Copy {
@@ -344,13 +383,31 @@ fn record_tail(gpu: &Gpu, plan: &mut Plan, op: &ElementwiseOp<'_>, first: u64) -
         match (*operand, scratch) {
             (Operand::Output(t) | Operand::InOut(t), Some(scratch)) => {
                 let element = t.dtype().size_bytes();
-                plan.push(Step::Copy {
-                    source: scratch.clone(),
-                    source_offset: 0,
-                    destination: t.buffer().clone(),
-                    destination_offset: t.offset() + first * element,
-                    bytes: len * element,
-                });
+                let bytes = len * element;
+                // The view's whole words by a copy; the low half of a last
+                // word the view shares with the caller, by a dispatch.
+                let whole = bytes / wgpu::COPY_BUFFER_ALIGNMENT * wgpu::COPY_BUFFER_ALIGNMENT;
+                let destination_offset = t.offset() + first * element;
+                if whole > 0 {
+                    plan.push(Step::Copy {
+                        source: scratch.clone(),
+                        source_offset: 0,
+                        destination: t.buffer().clone(),
+                        destination_offset,
+                        bytes: whole,
+                    });
+                }
+                if bytes > whole {
+                    let source = Binding::whole(scratch);
+                    record_low_half(
+                        gpu,
+                        plan,
+                        source,
+                        whole,
+                        t.buffer(),
+                        destination_offset + whole,
+                    )?;
+                }
             }
             (Operand::MaskOut(m), Some(scratch)) => plan.push(Step::Copy {
                 source: scratch.clone(),

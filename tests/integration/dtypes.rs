@@ -303,27 +303,149 @@ fn a_view_of_16_bit_elements_is_written_only_in_its_own_bytes() {
     let Some(gpu) = gpu() else { return };
     let alignment = u64::from(gpu.info().min_storage_buffer_offset_alignment);
     let guard = 0xdead_beef_u32;
-    let size = 4 * alignment;
-    let buffer = caller_buffer_of(&gpu, FULL, &vec![guard; size as usize / 4]);
-    // 6 elements (12 bytes, not a whole 16-byte vector: the scratch tail).
-    let values = [-1.0f32, 2.0, -0.0, 0.5, f32::NEG_INFINITY, 3.0];
-    let x = Tensor::from_f32_as(&gpu, &values, &[6], DType::F16).unwrap();
-    let y = Tensor::from_buffer_of(&gpu, &buffer, alignment, &[6], DType::F16).unwrap();
-    let mut encoder = gpu.device().create_command_encoder(&Default::default());
-    gpu.record_relu(&mut encoder, &x, &y).unwrap();
-    gpu.queue().submit([encoder.finish()]);
-    assert_eq!(y.download().unwrap(), [0.0, 2.0, 0.0, 0.5, 0.0, 3.0]);
-    let words = read_words(&gpu, &buffer);
+    let words = (4 * alignment / 4) as usize;
     let first = (alignment / 4) as usize;
-    assert!(words[..first].iter().all(|&w| w == guard));
-    assert!(words[first + 3..].iter().all(|&w| w == guard));
-    // An odd count is refused: its last word is half the caller's.
-    let error = Tensor::from_buffer_of(&gpu, &buffer, 0, &[5], DType::BF16).unwrap_err();
-    assert!(matches!(error, Error::UnsupportedDType { .. }), "{error}");
+    // Even and odd lengths, under and over a chunk: an odd one's last
+    // element is the low half of a word whose high half is the caller's.
+    for (len, dtype) in [
+        (6, DType::F16),
+        (7, DType::BF16),
+        (37, DType::F16),
+        (1, DType::BF16),
+    ] {
+        let what = format!("{dtype} view of {len}");
+        let values: Vec<f32> = (0..len).map(|i| (i as f32 - 3.0) * 0.75).collect();
+        let expected: Vec<f32> = values.iter().map(|&v| cpu::relu(dtype.round(v))).collect();
+        let inputs = caller_buffer_of(&gpu, FULL, &vec![guard; words]);
+        let outputs = caller_buffer_of(&gpu, FULL, &vec![guard; words]);
+        let x = Tensor::from_buffer_of(&gpu, &inputs, alignment, &[len], dtype).unwrap();
+        let y = Tensor::from_buffer_of(&gpu, &outputs, alignment, &[len], dtype).unwrap();
+        x.write(&values).unwrap();
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        gpu.record_relu(&mut encoder, &x, &y).unwrap();
+        gpu.queue().submit([encoder.finish()]);
+        assert_eq!(bits(&y.download().unwrap()), bits(&expected), "{what}");
+        let mut in_place = Tensor::from_buffer_of(&gpu, &inputs, alignment, &[len], dtype).unwrap();
+        gpu.relu_in_place(&mut in_place).unwrap();
+        assert_eq!(
+            bits(&in_place.download().unwrap()),
+            bits(&expected),
+            "{what} in place"
+        );
+        // Outside each view's own bytes every word, and the high half of an
+        // odd view's last word, still hold the guard.
+        let own_words = len / 2;
+        for buffer in [&inputs, &outputs] {
+            let all = read_words(&gpu, buffer);
+            assert!(all[..first].iter().all(|&w| w == guard), "{what}: before");
+            assert!(
+                all[first + len.div_ceil(2)..].iter().all(|&w| w == guard),
+                "{what}: after"
+            );
+            if len % 2 == 1 {
+                assert_eq!(
+                    all[first + own_words] >> 16,
+                    guard >> 16,
+                    "{what}: the caller's half"
+                );
+            }
+        }
+    }
+    // The word holding an odd view's last element must lie in the buffer.
+    let small = caller_buffer_of(&gpu, FULL, &[guard; 2]);
+    let error = Tensor::from_buffer_of(&gpu, &small, 0, &[5], DType::BF16).unwrap_err();
+    assert!(matches!(error, Error::OutOfBounds { .. }), "{error}");
+    assert!(Tensor::from_buffer_of(&gpu, &small, 0, &[4], DType::BF16).is_ok());
 }
 
 #[test]
-fn mismatched_and_unsupported_types_are_clear_errors() {
+fn odd_16_bit_views_run_every_op() {
+    let Some(gpu) = gpu() else { return };
+    let alignment = u64::from(gpu.info().min_storage_buffer_offset_alignment);
+    let guard = 0xdead_beef_u32;
+    // [3, 7] and [1, 33]: odd lengths, rows that are not whole vectors (the
+    // fused backward's sums-only path), a partial last chunk.
+    for (dtype, shape) in [(DType::F16, [3usize, 7]), (DType::BF16, [1, 33])] {
+        let len = shape[0] * shape[1];
+        let inputs = HostInputs {
+            x: sample::activations(len, 5),
+            dy: sample::activations(len, 6),
+            bias: biases()[..shape[1].min(13)]
+                .iter()
+                .copied()
+                .cycle()
+                .take(shape[1])
+                .collect(),
+        }
+        .rounded_to(dtype);
+        for op in Op::all() {
+            // Every operand a view of its own guarded buffer.
+            let buffers: Vec<wgpu::Buffer> = (0..3)
+                .map(|_| caller_buffer_of(&gpu, FULL, &vec![guard; (4 * alignment / 4) as usize]))
+                .collect();
+            let view = |i: usize| {
+                Tensor::from_buffer_of(&gpu, &buffers[i], alignment, &shape, dtype).unwrap()
+            };
+            let (x, dy, out) = (view(0), view(1), view(2));
+            x.write(&inputs.x).unwrap();
+            dy.write(&inputs.dy).unwrap();
+            let bias = Tensor::from_slice(&gpu, &inputs.bias).unwrap();
+            let saved = inputs.saved_mask_in(op, dtype);
+            let mask = if op.reads_mask() {
+                wgpu_activations::Mask::from_words(&gpu, &saved, len).unwrap()
+            } else {
+                wgpu_activations::Mask::uninit(&gpu, len).unwrap()
+            }
+            .with_row_length(shape[1])
+            .unwrap();
+            let db = Tensor::uninit(&gpu, &[shape[1]]).unwrap();
+            let tensors = OpTensors {
+                x: op.reads_x().then_some(&x),
+                dy: op.is_backward().then_some(&dy),
+                bias: (op.uses_bias() && !op.is_backward()).then_some(&bias),
+                mask: (op.reads_mask() || op.writes_mask()).then_some(&mask),
+                y: (!op.is_backward() && op != Op::ReluForwardInPlace).then_some(&out),
+                dx: op.is_backward().then_some(&out),
+                db: op.writes_bias_gradient().then_some(&db),
+            };
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            gpu.record_op(&mut encoder, op, &tensors).unwrap();
+            gpu.queue().submit([encoder.finish()]);
+            let values = if op == Op::ReluForwardInPlace {
+                &x
+            } else {
+                &out
+            };
+            let outputs = verify::OpOutputs {
+                values: values.download().unwrap(),
+                mask: op.writes_mask().then(|| mask.download().unwrap()),
+                db: op.writes_bias_gradient().then(|| db.download().unwrap()),
+            };
+            let comparison = verify::compare_in(op, &inputs, &outputs, dtype).unwrap();
+            assert!(
+                comparison.passed(),
+                "{dtype} {op} {shape:?}: {:?}",
+                comparison.first_mismatch
+            );
+            for buffer in &buffers {
+                let all = read_words(&gpu, buffer);
+                let first = (alignment / 4) as usize;
+                assert_eq!(
+                    all[first + len / 2] >> 16,
+                    guard >> 16,
+                    "{dtype} {op}: the caller's half"
+                );
+                assert!(
+                    all[first + len.div_ceil(2)..].iter().all(|&w| w == guard),
+                    "{dtype} {op}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn mismatched_types_are_clear_errors() {
     let Some(gpu) = gpu() else { return };
     let x16 = Tensor::from_f32_as(&gpu, &[1.0; 8], &[2, 4], DType::F16).unwrap();
     let x32 = Tensor::from_slice_with_shape(&gpu, &[1.0; 8], &[2, 4]).unwrap();
