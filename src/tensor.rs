@@ -72,22 +72,7 @@ impl Tensor {
 
     /// Uploads `data` with a shape whose element count must equal `data.len()`.
     pub fn from_slice_with_shape(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Self> {
-        let len = element_count(shape)?;
-        if len != data.len() {
-            return Err(Error::ShapeMismatch {
-                what: "data for shape",
-                expected: len,
-                actual: data.len(),
-            });
-        }
-        let bytes = buffer::storage_bytes(gpu, len, DType::F32.size_bytes(), "tensor")?;
-        let buffer = buffer::upload(
-            gpu,
-            bytemuck::cast_slice(data),
-            bytes,
-            "wgpu-activations tensor",
-        )?;
-        Ok(Self::owning(gpu, buffer, shape, len, DType::F32))
+        Self::from_elements(gpu, data, shape)
     }
 
     /// Uploads `data` of any [`Element`] type (`f32`, [`half::f16`],
@@ -500,7 +485,7 @@ impl Tensor {
                 .transpose()
         });
         let device = self.gpu.device().clone();
-        let dtype = self.dtype;
+        let (dtype, len) = (self.dtype, self.len);
         async move {
             let Some((submission, readback)) = started? else {
                 return Ok(Vec::new());
@@ -515,7 +500,10 @@ impl Tensor {
                 });
             });
             let bytes: Vec<u8> = readback.finish().await?;
-            Ok(widened(&bytes, dtype))
+            let mut out = vec![0.0f32; len];
+            bytemuck::cast_slice_mut::<f32, u8>(&mut out)[..bytes.len()].copy_from_slice(&bytes);
+            widen_in_place(&mut out, dtype);
+            Ok(out)
         }
     }
 
@@ -612,19 +600,6 @@ impl Tensor {
 /// The bits `dtype` stores for each of `data` (a 16-bit type).
 fn narrowed(data: &[f32], dtype: DType) -> Vec<u16> {
     data.iter().map(|&x| dtype.bits_of(x) as u16).collect()
-}
-
-/// `bytes` of elements of `dtype` (little-endian), widened to f32.
-fn widened(bytes: &[u8], dtype: DType) -> Vec<f32> {
-    let size = dtype.size_bytes() as usize;
-    bytes
-        .chunks_exact(size)
-        .map(|element| {
-            let mut word = [0u8; 4];
-            word[..size].copy_from_slice(element);
-            dtype.value_of(u32::from_le_bytes(word))
-        })
-        .collect()
 }
 
 /// Widens the elements of `dtype` packed at the start of `out`'s bytes to

@@ -74,9 +74,9 @@ impl UploadPool {
     /// submitted later sees it. wgpu copies whole 4-byte words: data that
     /// ends mid-word is padded with zeros to the word's end, which must be
     /// the destination's own bytes (a tensor's padding). Nothing waits here.
-    /// Large data goes in
-    /// chunks ([`buffer::transfer_chunks`]), each submitted as soon as it
-    /// is staged, so the device copies one while the host stages the next.
+    /// Large data goes in chunks ([`buffer::transfer_chunks`]), each
+    /// submitted as soon as it is staged, so the device copies one while the
+    /// host stages the next.
     pub fn write(
         &self,
         gpu: &Gpu,

@@ -230,8 +230,10 @@ fn segment_binding<'a>(
             Binding {
                 buffer: t.buffer(),
                 offset: t.offset() + first * element,
-                // Whole words: an odd count of 16-bit elements ends mid-word
-                // (in a tensor's padding: views hold even counts).
+                // Whole words: an odd count of 16-bit elements ends mid-word,
+                // in a tensor's padding or, for a view, in a word checked to
+                // lie in its buffer (the kernels that bind exactly only read
+                // an odd view: its writes go through the tail).
                 bytes: if exact {
                     bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
                 } else {
