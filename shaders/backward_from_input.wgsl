@@ -10,8 +10,14 @@ fn element_count() -> u32 {
     return params.len;
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    let bits = mask_bit4(params, unpack_vector(saved_x[v]));
-    dx[v] = pack_vector(backward4(params, bits, unpack_vector(dy[v])));
-    return vec4(false);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let gradient = dy[v];
+    let input = saved_x[v];
+    var stored: Vector;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        let bits = mask_bit4(params, quartet(input, q));
+        stored = with_quartet(stored, q, backward4(params, bits, quartet(gradient, q)));
+    }
+    dx[v] = stored;
+    return 0u;
 }

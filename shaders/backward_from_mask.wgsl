@@ -20,7 +20,13 @@ fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk {
     return Chunk(mask_in[min(chunk, arrayLength(&mask_in) - 1u)]);
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    dx[v] = pack_vector(backward4(params, bits_of_vector((*state).word, lane), unpack_vector(dy[v])));
-    return vec4(false);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let gradient = dy[v];
+    var stored: Vector;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        let bits = bits_of_quartet((*state).word, lane * VECTOR_QUARTETS + q);
+        stored = with_quartet(stored, q, backward4(params, bits, quartet(gradient, q)));
+    }
+    dx[v] = stored;
+    return 0u;
 }

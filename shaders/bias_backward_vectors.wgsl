@@ -1,7 +1,8 @@
 // The first pass of the fused backward (see bias_backward.wgsl) for rows of
-// whole vectors (cols % 4 == 0): dy, dx and the block sums four adjacent
-// columns at a time, as the element-wise kernels move them (dy and dx in
-// the kernel's element type, the sums in f32).
+// whole quartets (cols % 4 == 0): dy, dx and the block sums four adjacent
+// columns at a time (dy and dx in the kernel's element type, as a `Quartet`:
+// an f32 vec4 or two words of 16-bit pairs; the sums in f32). A "vector"
+// below is such a quartet, whatever the element type.
 //
 // Each invocation owns some columns of one row block (`rows_per_block`
 // rows) and sums each of them in sequence in a register: no workgroup
@@ -25,14 +26,14 @@
 //   taken from the word that holds them.
 // In the last two, neighbouring invocations take neighbouring columns.
 
-@group(0) @binding(0) var<storage, read> dy: array<Vector>;
+@group(0) @binding(0) var<storage, read> dy: array<Quartet>;
 @group(0) @binding(1) var<storage, read> mask_in: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<Vector>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Quartet>;
 @group(0) @binding(3) var<storage, read_write> block_sums_out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> params: Params;
 
 // Invocation `invocation`'s share of the tensor: `vectors` (1 or
-// CHUNK_VECTORS) vectors per run, `panels` (1, 2 or MAX_PANELS = 4) runs per
+// CHUNK_QUARTETS) vectors per run, `panels` (1, 2 or MAX_PANELS = 4) runs per
 // row, `lanes` runs apart. Called with literals, so that compilers unroll the
 // inner loops and keep the sums in registers.
 fn backward_block(invocation: u32, vectors: u32, lanes: u32, panels: u32) {
@@ -51,10 +52,10 @@ fn backward_block(invocation: u32, vectors: u32, lanes: u32, panels: u32) {
     let end = min(first + params.rows_per_block, params.len / cols);
     // One array of sums per run (not an array of arrays: lavapipe keeps
     // these in registers only when every index is a constant).
-    var sums0: array<vec4<f32>, CHUNK_VECTORS>;
-    var sums1: array<vec4<f32>, CHUNK_VECTORS>;
-    var sums2: array<vec4<f32>, CHUNK_VECTORS>;
-    var sums3: array<vec4<f32>, CHUNK_VECTORS>;
+    var sums0: array<vec4<f32>, CHUNK_QUARTETS>;
+    var sums1: array<vec4<f32>, CHUNK_QUARTETS>;
+    var sums2: array<vec4<f32>, CHUNK_QUARTETS>;
+    var sums3: array<vec4<f32>, CHUNK_QUARTETS>;
     // One step per run: row by row, each row's runs in order. Each run's
     // sums take its gradients through a select rather than an index, which
     // would not be a constant; adding the other runs' +0.0 rounds nothing.
@@ -63,12 +64,12 @@ fn backward_block(invocation: u32, vectors: u32, lanes: u32, panels: u32) {
         let panel = step % panels;
         let element = row * cols + first_column + panel * panel_width;
         // The run's bits from bit 0 on: its first element sits at a
-        // multiple of 4 (of 32 for eight vectors) within its word.
+        // multiple of 4 (of 32 for eight quartets) within its word.
         let word = mask_in[element / 32u] >> (element % 32u);
         let first_vector = element / 4u;
         for (var v = 0u; v < vectors; v++) {
-            let gradient = backward4(params, bits_of_vector(word, v), unpack_vector(dy[first_vector + v]));
-            dx[first_vector + v] = pack_vector(gradient);
+            let gradient = backward4(params, bits_of_quartet(word, v), unpack_quartet(dy[first_vector + v]));
+            dx[first_vector + v] = pack_quartet(gradient);
             let value = bitcast<vec4<f32>>(lanes_to_f32(gradient));
             if panels == 1u {
                 sums0[v] += value;
@@ -104,7 +105,7 @@ fn bias_activation_backward_panels4(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    backward_block(element_index(workgroup, workgroups, local), CHUNK_VECTORS, BACKWARD_LANES, MAX_PANELS);
+    backward_block(element_index(workgroup, workgroups, local), CHUNK_QUARTETS, BACKWARD_LANES, MAX_PANELS);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -113,7 +114,7 @@ fn bias_activation_backward_panels2(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    backward_block(element_index(workgroup, workgroups, local), CHUNK_VECTORS, BACKWARD_LANES, 2u);
+    backward_block(element_index(workgroup, workgroups, local), CHUNK_QUARTETS, BACKWARD_LANES, 2u);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -122,7 +123,7 @@ fn bias_activation_backward_words(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    backward_block(element_index(workgroup, workgroups, local), CHUNK_VECTORS, 1u, 1u);
+    backward_block(element_index(workgroup, workgroups, local), CHUNK_QUARTETS, 1u, 1u);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -19,7 +19,7 @@ fn element_count() -> u32 {
 }
 
 fn begin_chunk(chunk: u32, first_vector: u32) -> Chunk {
-    return Chunk(column_of(params, first_vector * 4u));
+    return Chunk(column_of(params, first_vector * VECTOR_ELEMENTS));
 }
 
 // The column after `column` in a row of `cols`.
@@ -39,10 +39,17 @@ fn next_biases(state: ptr<function, Chunk>) -> vec4<u32> {
     return vec4(bias_element(c0), bias_element(c1), bias_element(c2), bias_element(c3));
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    // Rounded to the element type before the activation: the fused op stores
-    // what bias_add followed by the activation would.
-    let sum = add_lanes4(unpack_vector(x[v]), next_biases(state));
-    y[v] = pack_vector(activate4(params, sum));
-    return mask_bit4(params, sum);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let loaded = x[v];
+    var stored: Vector;
+    var mask = 0u;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        // Rounded to the element type before the activation: the fused op
+        // stores what bias_add followed by the activation would.
+        let sum = add_lanes4(quartet(loaded, q), next_biases(state));
+        stored = with_quartet(stored, q, activate4(params, sum));
+        mask |= nibble_of(mask_bit4(params, sum)) << (4u * q);
+    }
+    y[v] = stored;
+    return mask;
 }

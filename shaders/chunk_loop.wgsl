@@ -1,6 +1,7 @@
 // The one loop of every element-wise kernel in the chunked layout (CPU
 // adapters; coalesced_loop.wgsl is the GPUs'). Each invocation handles
-// CHUNKS_PER_INVOCATION chunks of 32 elements (8 vectors, one mask word);
+// CHUNKS_PER_INVOCATION chunks of 32 elements (CHUNK_VECTORS vectors, one
+// mask word);
 // neighbouring invocations take neighbouring chunks (`chunk_index`).
 //
 // Why CPU adapters want this: lavapipe and llvmpipe run a workgroup's
@@ -8,8 +9,8 @@
 // separately, so which invocation reads which address costs nothing, while
 // work per vector does. Here an invocation owns a whole mask word (no
 // exchange between invocations: no barrier, no shuffle) and sets up a
-// chunk's state (`begin_chunk`: a column, a mask word read) once per eight
-// vectors. On a GPU the same layout makes each load instruction of a
+// chunk's state (`begin_chunk`: a column, a mask word read) once per
+// CHUNK_VECTORS vectors. On a GPU the same layout makes each load instruction of a
 // subgroup touch one 128-byte line per invocation; see coalesced_loop.wgsl.
 //
 // The kernel's own part, composed before this file, supplies (and
@@ -20,9 +21,10 @@
 //       the state of chunk `chunk` from vector `first_vector` on (here the
 //       chunk's first vector; in the coalesced layout the one vector it is
 //       used for), both from stateless_chunk.wgsl for a kernel that needs none;
-//   fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool>
-//       reads and writes vector `v` (`lane` = v % 8, its place in its
-//       chunk) and returns its four mask bits;
+//   fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32
+//       reads and writes vector `v` (`lane` = v % CHUNK_VECTORS, its place
+//       in its chunk), each of its VECTOR_QUARTETS quartets in turn, and
+//       returns its VECTOR_ELEMENTS mask bits from bit 0 on;
 // and mask_out.wgsl or no_mask_out.wgsl supplies `end_chunk`, which stores
 // the chunk's mask word or drops it (the compiler then drops the bits too).
 //
@@ -46,7 +48,7 @@ fn elementwise(
         var state = begin_chunk(chunk, first);
         var word = 0u;
         for (var v = first; v < end; v++) {
-            word |= nibble_of(process_vector(v, v - first, &state)) << (4u * (v - first));
+            word |= process_vector(v, v - first, &state) << (VECTOR_ELEMENTS * (v - first));
         }
         if first < end {
             end_chunk(chunk, word);

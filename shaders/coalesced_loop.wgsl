@@ -5,7 +5,7 @@
 // A workgroup covers the same elements as in chunk_loop.wgsl, WORKGROUP_SIZE
 // * CHUNKS_PER_INVOCATION chunks of 32, so the host's grid and segments are
 // the same in both layouts; it walks them in CHUNKS_PER_INVOCATION rounds of
-// WORKGROUP_SIZE chunks, each round in CHUNK_VECTORS (8) steps in which
+// WORKGROUP_SIZE chunks, each round in CHUNK_VECTORS steps in which
 // invocation `local` takes vector `step * WORKGROUP_SIZE + local` of the
 // round.
 //
@@ -18,7 +18,7 @@
 // consecutive bytes. A CPU adapter (lavapipe, llvmpipe) runs the invocations
 // as SIMD lanes and gathers each lane's load separately either way; what it
 // pays for is work per vector, and this layout adds some: a chunk's mask
-// word is now spread over eight invocations and must be assembled (below),
+// word is now spread over CHUNK_VECTORS invocations and must be assembled (below),
 // and the per-chunk state (`begin_chunk`: a column, a mask word) is set up
 // for every vector instead of once per eight. Measured on lavapipe and
 // llvmpipe, every op ran at 0.3x to 0.8x its chunked speed (benches/README.md,
@@ -26,19 +26,19 @@
 //
 // The kernel's parts are those of chunk_loop.wgsl (see its header), used
 // unchanged: `begin_chunk(v / CHUNK_VECTORS, v)` starts the state at vector
-// v itself, and `process_vector(v, v % CHUNK_VECTORS, ..)` returns v's four
-// mask bits. Assembling the mask word from eight invocations' nibbles is the
-// mask-word part's, composed in front of this file:
+// v itself, and `process_vector(v, v % CHUNK_VECTORS, ..)` returns v's
+// VECTOR_ELEMENTS mask bits. Assembling the mask word from CHUNK_VECTORS
+// invocations' bits is the mask-word part's, composed in front of this file:
 //   struct Invocation                   the builtins it needs (`local`: the
 //                                       local invocation index);
 //   struct Gather, fn begin_gather(invocation) -> Gather
 //                                       its state, set up once;
-//   fn gather_nibble(invocation, gather, r, v, vectors, nibble)
+//   fn gather_bits(invocation, gather, r, v, vectors, bits)
 //       called at every step for the round's vector r = v - the round's first
-//       vector (0 <= r < 8 * WORKGROUP_SIZE), by every invocation, with the
-//       nibble 0 for a vector past `vectors`;
+//       vector (0 <= r < CHUNK_VECTORS * WORKGROUP_SIZE), by every
+//       invocation, with the bits 0 for a vector past `vectors`;
 //   fn end_round(invocation, first_chunk, vectors)
-//       called after the round's 8 steps, by every invocation.
+//       called after the round's CHUNK_VECTORS steps, by every invocation.
 // mask_words_none.wgsl (no mask), mask_words_workgroup.wgsl (workgroup
 // memory and barriers) and mask_words_subgroup.wgsl (subgroup shuffles)
 // supply them.
@@ -48,13 +48,13 @@
 // operations of the mask-word parts are in uniform control flow; a vector
 // past the end is skipped inside the step.
 
-// Vector v's mask nibble, after processing it; 0 for a vector past the end.
+// Vector v's mask bits, after processing it; 0 for a vector past the end.
 fn coalesced_vector(v: u32, vectors: u32) -> u32 {
     if v >= vectors {
         return 0u;
     }
     var state = begin_chunk(v / CHUNK_VECTORS, v);
-    return nibble_of(process_vector(v, v % CHUNK_VECTORS, &state));
+    return process_vector(v, v % CHUNK_VECTORS, &state);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -72,7 +72,7 @@ fn elementwise(
         for (var step = 0u; step < CHUNK_VECTORS; step++) {
             let r = step * WORKGROUP_SIZE + invocation.local;
             let v = first + r;
-            gather_nibble(invocation, gather, r, v, vectors, coalesced_vector(v, vectors));
+            gather_bits(invocation, gather, r, v, vectors, coalesced_vector(v, vectors));
         }
         end_round(invocation, first / CHUNK_VECTORS, vectors);
     }

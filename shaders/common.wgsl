@@ -11,10 +11,12 @@
 // f32, and a NaN that arithmetic produces is replaced by CANONICAL_NAN so the
 // result does not depend on the hardware's default NaN.
 //
-// Element-wise kernels work in chunks of 32 elements (CHUNK_ELEMENTS): eight
-// `vec4<u32>` loads and stores, and exactly one word of the 1-bit mask. Their
+// Element-wise kernels work in chunks of 32 elements (CHUNK_ELEMENTS):
+// CHUNK_VECTORS 16-byte `Vector` loads and stores (eight of f32, four of a
+// 16-bit type) and exactly one word of the 1-bit mask. A kernel applies the
+// rules below to each quartet (four lanes, `quartet`) of a vector. Their
 // loop is chunk_loop.wgsl, where an invocation packs whole mask words on its
-// own (no atomics, no barriers), or coalesced_loop.wgsl, where eight
+// own (no atomics, no barriers), or coalesced_loop.wgsl, where CHUNK_VECTORS
 // neighbouring invocations share a chunk. Their data is bound as whole vectors;
 // the last vector may run into the buffer's padding (the host pads every
 // tensor to 16 bytes), which they process like data and nothing reads back.
@@ -125,9 +127,9 @@ fn nibble_of(bit: vec4<bool>) -> u32 {
     return bits.x | bits.y | bits.z | bits.w;
 }
 
-// The four bits of vector `vector` (0..7) of a chunk's mask word.
-fn bits_of_vector(word: u32, vector: u32) -> vec4<bool> {
-    return (vec4((word >> (4u * vector)) & 0xfu) & NIBBLE) != vec4(0u);
+// The four bits of quartet `quartet` (0..7) of a chunk's mask word.
+fn bits_of_quartet(word: u32, quartet: u32) -> vec4<bool> {
+    return (vec4((word >> (4u * quartet)) & 0xfu) & NIBBLE) != vec4(0u);
 }
 
 // Chunk `k` (0 <= k < CHUNKS_PER_INVOCATION) of this invocation. Neighbouring
@@ -138,7 +140,7 @@ fn chunk_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32, k: u32) 
 }
 
 fn vector_count(elements: u32) -> u32 {
-    return (elements + 3u) / 4u;
+    return (elements + VECTOR_ELEMENTS - 1u) / VECTOR_ELEMENTS;
 }
 
 // The high 32 bits of the 64-bit product a * b, from 16-bit halves (WGSL

@@ -1,8 +1,10 @@
 // The element types' storage and conversions, composed into every kernel.
 // The generated prelude picks the kernel's types (src/kernels/prelude.rs):
-// `Vector` (the four elements a kernel loads and stores at once),
-// `unpack_vector`/`pack_vector`, `lanes_to_f32`/`lanes_from_f32` and
-// LANE_INFINITY, and the same for a cast's source type.
+// `quartet`/`with_quartet` (four elements of the 16-byte `Vector` a kernel
+// loads and stores at once, which holds VECTOR_QUARTETS of them),
+// `unpack_quartet`/`pack_quartet` (a `Quartet` stored on its own),
+// `lanes_to_f32`/`lanes_from_f32` and LANE_INFINITY, and the same for a
+// cast's source type.
 //
 // Inside a kernel every element is a *lane*: a u32 whose top bits are the
 // element's. An f32 lane is its bits; a 16-bit lane is the element's bits
@@ -44,7 +46,16 @@ fn f32_word_lane(word: u32, element: u32) -> u32 {
     return word;
 }
 
-// ---- 16-bit types: four elements in two words.
+// A vector is one quartet.
+fn f32_quartet(v: vec4<u32>, q: u32) -> vec4<u32> {
+    return v;
+}
+
+fn f32_with_quartet(v: vec4<u32>, q: u32, lanes: vec4<u32>) -> vec4<u32> {
+    return lanes;
+}
+
+// ---- 16-bit types: a quartet in two words.
 
 fn half_word_lane(word: u32, element: u32) -> u32 {
     return select(word << 16u, word & 0xffff0000u, (element & 1u) == 1u);
@@ -56,6 +67,18 @@ fn half_unpack4(v: vec2<u32>) -> vec4<u32> {
 
 fn half_pack4(lanes: vec4<u32>) -> vec2<u32> {
     return vec2((lanes.x >> 16u) | (lanes.y & 0xffff0000u), (lanes.z >> 16u) | (lanes.w & 0xffff0000u));
+}
+
+// A vector is two quartets: elements 0..3 in its first two words, 4..7 in
+// the last two. Kernels call these with a constant `q` in an unrolled loop,
+// so the select folds away.
+fn half_quartet(v: vec4<u32>, q: u32) -> vec4<u32> {
+    return half_unpack4(select(v.zw, v.xy, q == 0u));
+}
+
+fn half_with_quartet(v: vec4<u32>, q: u32, lanes: vec4<u32>) -> vec4<u32> {
+    let packed = half_pack4(lanes);
+    return select(vec4(v.xy, packed), vec4(packed, v.zw), q == 0u);
 }
 
 // ---- bf16: a lane is the f32 of the same value already.

@@ -9,8 +9,15 @@ fn element_count() -> u32 {
     return params.len;
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    let bits = unpack_vector(x[v]);
-    y[v] = pack_vector(activate4(params, bits));
-    return mask_bit4(params, bits);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let loaded = x[v];
+    var stored: Vector;
+    var mask = 0u;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        let bits = quartet(loaded, q);
+        stored = with_quartet(stored, q, activate4(params, bits));
+        mask |= nibble_of(mask_bit4(params, bits)) << (4u * q);
+    }
+    y[v] = stored;
+    return mask;
 }

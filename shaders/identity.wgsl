@@ -9,10 +9,10 @@
 @group(0) @binding(1) var<storage, read_write> y: array<Vector>;
 
 fn element_count() -> u32 {
-    return arrayLength(&y) * 4u;
+    return arrayLength(&y) * VECTOR_ELEMENTS;
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
     y[v] = x[v];
-    return vec4(false);
+    return 0u;
 }

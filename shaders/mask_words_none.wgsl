@@ -1,4 +1,4 @@
-// For coalesced_loop.wgsl in kernels that save no mask: no nibble is
+// For coalesced_loop.wgsl in kernels that save no mask: no bit is
 // gathered, so the loop has no barrier and no subgroup operation.
 
 struct Invocation {
@@ -13,6 +13,6 @@ fn begin_gather(invocation: Invocation) -> Gather {
     return Gather(0u);
 }
 
-fn gather_nibble(invocation: Invocation, gather: Gather, r: u32, v: u32, vectors: u32, nibble: u32) {}
+fn gather_bits(invocation: Invocation, gather: Gather, r: u32, v: u32, vectors: u32, bits: u32) {}
 
 fn end_round(invocation: Invocation, first_chunk: u32, vectors: u32) {}

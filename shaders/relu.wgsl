@@ -7,10 +7,15 @@
 @group(0) @binding(1) var<storage, read_write> y: array<Vector>;
 
 fn element_count() -> u32 {
-    return arrayLength(&y) * 4u;
+    return arrayLength(&y) * VECTOR_ELEMENTS;
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    y[v] = pack_vector(relu4(unpack_vector(x[v])));
-    return vec4(false);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let loaded = x[v];
+    var stored: Vector;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        stored = with_quartet(stored, q, relu4(quartet(loaded, q)));
+    }
+    y[v] = stored;
+    return 0u;
 }

@@ -3,10 +3,15 @@
 @group(0) @binding(0) var<storage, read_write> xy: array<Vector>;
 
 fn element_count() -> u32 {
-    return arrayLength(&xy) * 4u;
+    return arrayLength(&xy) * VECTOR_ELEMENTS;
 }
 
-fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> vec4<bool> {
-    xy[v] = pack_vector(relu4(unpack_vector(xy[v])));
-    return vec4(false);
+fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
+    let loaded = xy[v];
+    var stored: Vector;
+    for (var q = 0u; q < VECTOR_QUARTETS; q++) {
+        stored = with_quartet(stored, q, relu4(quartet(loaded, q)));
+    }
+    xy[v] = stored;
+    return 0u;
 }

@@ -220,8 +220,9 @@ pub fn bf16_from_f32(x: f32) -> u16 {
 /// whatever the element type.
 pub(crate) const MASK_WORD_BYTES: u64 = 4;
 
-/// Bytes of the vectors the element-wise kernels load and store, at most
-/// (an f32 `vec4`; a 16-bit type's four elements take half).
+/// Bytes of the vector (a `vec4<u32>`) the element-wise kernels load and
+/// store at once: four f32 elements or eight of a 16-bit type. Every tensor
+/// is padded to whole vectors.
 pub(crate) const VECTOR_BYTES: u64 = 16;
 
 #[cfg(test)]

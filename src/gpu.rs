@@ -748,8 +748,8 @@ impl Gpu {
 
 /// The element-wise kernels' variant on a device: the options', else the
 /// adapter type's layout, with subgroup mask words where the device has the
-/// feature and subgroups of at least 8 lanes (a chunk's eight invocations
-/// exchange their nibbles within one subgroup).
+/// feature and subgroups of at least 8 lanes (a chunk's invocations, eight
+/// at most, exchange their bits within one subgroup).
 fn kernel_variant(
     options: &GpuOptions,
     adapter: &wgpu::AdapterInfo,

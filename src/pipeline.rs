@@ -132,8 +132,8 @@ impl std::str::FromStr for KernelShape {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KernelLayout {
-    /// Each invocation walks whole 32-element chunks (eight vectors and
-    /// their mask word) on its own (`shaders/chunk_loop.wgsl`): for CPU
+    /// Each invocation walks whole 32-element chunks (eight 16-byte vectors
+    /// of f32 or four of a 16-bit type, and their mask word) on its own (`shaders/chunk_loop.wgsl`): for CPU
     /// adapters, which run invocations as SIMD lanes and gain nothing from
     /// neighbouring invocations reading neighbouring addresses, while a
     /// chunk's mask word needs no exchange between invocations.
@@ -141,7 +141,8 @@ pub enum KernelLayout {
     /// Consecutive invocations take consecutive vectors
     /// (`shaders/coalesced_loop.wgsl`), so a subgroup's load is one
     /// contiguous run of memory: for GPUs. A chunk's mask word is assembled
-    /// from eight invocations, with subgroup shuffles or in workgroup memory
+    /// from its vectors' invocations (eight for f32, four for a 16-bit
+    /// type), with subgroup shuffles or in workgroup memory
     /// ([`MaskWords`]).
     Coalesced,
 }
@@ -182,7 +183,8 @@ impl std::fmt::Display for KernelLayout {
 }
 
 /// How the coalesced kernels that save a mask assemble each mask word from
-/// the nibbles of the eight invocations that share it.
+/// the bits of the invocations that share it (one per 16-byte vector: eight
+/// for f32, four for a 16-bit type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MaskWords {
     /// In workgroup memory, two barriers per round of the workgroup's chunks

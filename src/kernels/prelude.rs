@@ -7,15 +7,20 @@ use std::fmt::Write as _;
 use super::params::Params;
 use super::{ElementTypes, Kernel, Kind, Layout};
 use crate::cpu::CANONICAL_NAN_BITS;
-use crate::dtype::DType;
+use crate::dtype::{DType, VECTOR_BYTES};
 use crate::pipeline::KernelShape;
 
-/// Elements of one chunk of an element-wise kernel: eight `vec4` loads and
-/// one mask word.
+/// Elements of one chunk of an element-wise kernel: one mask word, and
+/// eight 16-byte vector loads of f32 or four of a 16-bit type.
 pub(crate) const CHUNK_ELEMENTS: u64 = 32;
 
-/// `vec4`s of one chunk.
-const CHUNK_VECTORS: u64 = CHUNK_ELEMENTS / 4;
+/// Elements of a *quartet*: the four lanes every rule of the shaders takes
+/// at once (`vec4<u32>`).
+const QUARTET_ELEMENTS: u64 = 4;
+
+/// Quartets of one chunk, as the fused backward's vector kernels step
+/// through it whatever the element type.
+const CHUNK_QUARTETS: u64 = CHUNK_ELEMENTS / QUARTET_ELEMENTS;
 
 /// The largest workgroup a [`KernelShape`] may ask for: WebGPU's default
 /// `max_compute_invocations_per_workgroup`.
@@ -64,11 +69,13 @@ const WORKGROUP_SIZE_OVERRIDE: &str = "WORKGROUP_SIZE";
 const CHUNKS_PER_INVOCATION_OVERRIDE: &str = "CHUNKS_PER_INVOCATION";
 const KIND_OVERRIDE: &str = "KIND";
 
-/// How a kernel holds elements of a [`DType`]: the WGSL type of four
-/// elements, and the prefixes of its functions in `shaders/dtypes.wgsl`.
+/// How a kernel holds elements of a [`DType`]: the WGSL type of a quartet
+/// (four elements), and the prefixes of its functions in
+/// `shaders/dtypes.wgsl`.
 struct Storage {
-    vector: &'static str,
-    /// `PREFIX_unpack4`, `PREFIX_pack4`.
+    quartet: &'static str,
+    /// `PREFIX_unpack4`, `PREFIX_pack4`, `PREFIX_quartet`,
+    /// `PREFIX_with_quartet`, `PREFIX_word_lane`.
     packing: &'static str,
     /// `PREFIX_lanes_to_f32`, `PREFIX_lanes_from_f32`.
     conversions: &'static str,
@@ -79,19 +86,19 @@ struct Storage {
 fn storage(dtype: DType) -> Storage {
     match dtype {
         DType::F32 => Storage {
-            vector: "vec4<u32>",
+            quartet: "vec4<u32>",
             packing: "f32",
             conversions: "f32",
             lane_infinity: 0x7f80_0000,
         },
         DType::F16 => Storage {
-            vector: "vec2<u32>",
+            quartet: "vec2<u32>",
             packing: "half",
             conversions: "f16",
             lane_infinity: 0x7c00 << 16,
         },
         DType::BF16 => Storage {
-            vector: "vec2<u32>",
+            quartet: "vec2<u32>",
             packing: "half",
             conversions: "bf16",
             lane_infinity: 0x7f80 << 16,
@@ -109,24 +116,41 @@ pub(crate) fn lane_of(dtype: DType, bits: u32) -> u32 {
     }
 }
 
+/// Elements of one 16-byte `Vector` of `dtype`.
+fn vector_elements(dtype: DType) -> u64 {
+    VECTOR_BYTES / dtype.size_bytes()
+}
+
 /// The prelude's element-type declarations for `types`.
 fn element_types(types: ElementTypes) -> String {
     let data = storage(types.data);
     let source = storage(types.source);
+    let data_elements = vector_elements(types.data);
     format!(
-        "alias Vector = {vector};\n\
-         alias SourceVector = {source_vector};\n\
+        "alias Vector = vec4<u32>;\n\
+         alias Quartet = {quartet};\n\
+         const VECTOR_ELEMENTS: u32 = {vector_elements}u;\n\
+         const VECTOR_QUARTETS: u32 = {vector_quartets}u;\n\
+         const SOURCE_VECTOR_ELEMENTS: u32 = {source_vector_elements}u;\n\
+         const SOURCE_VECTOR_QUARTETS: u32 = {source_vector_quartets}u;\n\
+         const CHUNK_VECTORS: u32 = {chunk_vectors}u;\n\
          const LANE_INFINITY: u32 = {infinity:#010x}u;\n\
          const ELEMENTS_PER_WORD: u32 = {per_word}u;\n\
          fn word_lane(word: u32, element: u32) -> u32 {{ return {packing}_word_lane(word, element); }}\n\
-         fn unpack_vector(v: Vector) -> vec4<u32> {{ return {packing}_unpack4(v); }}\n\
-         fn pack_vector(lanes: vec4<u32>) -> Vector {{ return {packing}_pack4(lanes); }}\n\
+         fn quartet(v: Vector, q: u32) -> vec4<u32> {{ return {packing}_quartet(v, q); }}\n\
+         fn with_quartet(v: Vector, q: u32, lanes: vec4<u32>) -> Vector {{ return {packing}_with_quartet(v, q, lanes); }}\n\
+         fn unpack_quartet(v: Quartet) -> vec4<u32> {{ return {packing}_unpack4(v); }}\n\
+         fn pack_quartet(lanes: vec4<u32>) -> Quartet {{ return {packing}_pack4(lanes); }}\n\
          fn lanes_to_f32(lanes: vec4<u32>) -> vec4<u32> {{ return {conversions}_lanes_to_f32(lanes); }}\n\
          fn lanes_from_f32(f: vec4<u32>) -> vec4<u32> {{ return {conversions}_lanes_from_f32(f); }}\n\
-         fn unpack_source(v: SourceVector) -> vec4<u32> {{ return {source_packing}_unpack4(v); }}\n\
+         fn source_quartet(v: Vector, q: u32) -> vec4<u32> {{ return {source_packing}_quartet(v, q); }}\n\
          fn source_lanes_to_f32(lanes: vec4<u32>) -> vec4<u32> {{ return {source_conversions}_lanes_to_f32(lanes); }}\n",
-        vector = data.vector,
-        source_vector = source.vector,
+        quartet = data.quartet,
+        vector_elements = data_elements,
+        vector_quartets = data_elements / QUARTET_ELEMENTS,
+        source_vector_elements = vector_elements(types.source),
+        source_vector_quartets = vector_elements(types.source) / QUARTET_ELEMENTS,
+        chunk_vectors = CHUNK_ELEMENTS / data_elements,
         infinity = data.lane_infinity,
         per_word = 4 / types.data.size_bytes(),
         packing = data.packing,
@@ -160,7 +184,7 @@ pub(crate) fn source(types: ElementTypes) -> String {
         "const MAX_WORKGROUP_SIZE: u32 = {MAX_WORKGROUP_SIZE}u;"
     ));
     line(format!("const CHUNK_ELEMENTS: u32 = {CHUNK_ELEMENTS}u;"));
-    line(format!("const CHUNK_VECTORS: u32 = {CHUNK_VECTORS}u;"));
+    line(format!("const CHUNK_QUARTETS: u32 = {CHUNK_QUARTETS}u;"));
     line(format!("const BACKWARD_LANES: u32 = {BACKWARD_LANES}u;"));
     line(format!("const MAX_PANELS: u32 = {MAX_PANELS}u;"));
     line(format!(
@@ -297,8 +321,28 @@ mod tests {
                 lane_of(dtype, bits),
                 "{dtype}"
             );
+        }
+    }
+
+    #[test]
+    fn vectors_and_quartets_hold_what_the_prelude_says() {
+        for dtype in DType::ALL {
             let wgsl = source(ElementTypes::of(dtype));
-            assert!(wgsl.contains(&format!("alias Vector = {};", storage(dtype).vector)));
+            let elements = VECTOR_BYTES / dtype.size_bytes();
+            // A quartet's words: four elements of `dtype` in u32s.
+            let quartet_words = QUARTET_ELEMENTS * dtype.size_bytes() / 4;
+            for line in [
+                format!("alias Quartet = vec{quartet_words}<u32>;"),
+                format!("const VECTOR_ELEMENTS: u32 = {elements}u;"),
+                format!(
+                    "const VECTOR_QUARTETS: u32 = {}u;",
+                    elements / QUARTET_ELEMENTS
+                ),
+                format!("const CHUNK_VECTORS: u32 = {}u;", CHUNK_ELEMENTS / elements),
+            ] {
+                assert!(wgsl.contains(&line), "{dtype}: {line}");
+            }
+            assert_eq!(storage(dtype).quartet, format!("vec{quartet_words}<u32>"));
         }
     }
 }
