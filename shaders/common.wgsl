@@ -59,13 +59,22 @@ fn is_nan_lane4(lanes: vec4<u32>) -> vec4<bool> {
     return (lanes & vec4(ABS_MASK)) > vec4(LANE_INFINITY);
 }
 
-// `x <= 0`: +0.0, or sign bit set and not NaN (-0.0, negatives, -inf).
-fn is_at_most_zero4(bits: vec4<u32>) -> vec4<bool> {
-    return (bits == vec4(0u)) | (((bits & vec4(SIGN_BIT)) != vec4(0u)) & !is_nan_lane4(bits));
+// Sign bit set and not NaN (-0.0, negatives, -inf): the lanes from
+// SIGN_BIT to SIGN_BIT | LANE_INFINITY. One wrapping subtraction and one
+// compare (CPU adapters pay for every operation on every lane): a lane below
+// SIGN_BIT wraps to 2^31 or more, above LANE_INFINITY.
+fn is_negative4(bits: vec4<u32>) -> vec4<bool> {
+    return bits - vec4(SIGN_BIT) <= vec4(LANE_INFINITY);
 }
 
+// `x <= 0`: +0.0, or negative (-0.0 included).
+fn is_at_most_zero4(bits: vec4<u32>) -> vec4<bool> {
+    return (bits == vec4(0u)) | is_negative4(bits);
+}
+
+// +0.0 for x <= 0; +0.0 itself needs no select.
 fn relu4(bits: vec4<u32>) -> vec4<u32> {
-    return select(bits, vec4(0u), is_at_most_zero4(bits));
+    return select(bits, vec4(0u), is_negative4(bits));
 }
 
 // The float arithmetic below takes only magnitudes from the hardware and
