@@ -208,6 +208,17 @@ fn casts_round_as_the_reference_does() {
             f32s.push(f32::from_bits(high << 16 | low));
         }
     }
+    // Below f16's smallest normal (2^-14), from 2^-27 up: every top 10 bits
+    // of the significand, with low bits that make each subnormal's ties
+    // (exact: the bits below a tie bit zero), and values just above and
+    // below them.
+    for exponent in 100u32..=113 {
+        for top in 0..1u32 << 10 {
+            for low in [0, 1, 0xfff, 0x1000, 0x1001, 0x1fff] {
+                f32s.push(f32::from_bits(exponent << 23 | top << 13 | low));
+            }
+        }
+    }
     let x = Tensor::from_slice(&gpu, &f32s).unwrap();
     for dtype in HALF_TYPES {
         let y = gpu.cast(&x, dtype).unwrap();
