@@ -99,19 +99,22 @@ fn bf16_lanes_from_f32(f: vec4<u32>) -> vec4<u32> {
 
 // ---- f16.
 
-// Exact: normals rebias the exponent, subnormals are mantissa * 2^-24 (a
-// normal f32, so the product is exact and no flushing applies), infinities
-// and NaNs keep their payload.
+// Exact. The f16's exponent and mantissa, shifted to an f32's places,
+// need only their exponent rebiased: by 112 for normals, by 224 for
+// infinities and NaNs (which keep their payload). A subnormal is
+// mantissa * 2^-24: the normal f32 (1 + mantissa / 1024) * 2^-14, which the
+// same shift and a rebias by 113 make, minus 2^-14, a subtraction of two
+// normal values within a factor of two of each other, so exact on any
+// device, with a normal (or zero) result that no flushing touches.
 fn f16_lanes_to_f32(lanes: vec4<u32>) -> vec4<u32> {
-    let h = lanes >> vec4(16u);
-    let sign = (h & vec4(0x8000u)) << vec4(16u);
-    let exponent = (h >> vec4(10u)) & vec4(0x1fu);
-    let mantissa = h & vec4(0x3ffu);
-    let normal = ((exponent + vec4(112u)) << vec4(23u)) | (mantissa << vec4(13u));
-    let subnormal = bitcast<vec4<u32>>(vec4<f32>(mantissa) * 5.9604644775390625e-8);
-    let special = vec4(POSITIVE_INFINITY) | (mantissa << vec4(13u));
-    let magnitude = select(select(normal, subnormal, exponent == vec4(0u)), special, exponent == vec4(0x1fu));
-    return sign | magnitude;
+    let shifted = (lanes & vec4(ABS_MASK)) >> vec4(3u);
+    let exponent = shifted & vec4(POSITIVE_INFINITY);
+    let normal = shifted + vec4(112u << 23u);
+    let special = shifted + vec4(224u << 23u);
+    let smallest_normal = 6.103515625e-5;
+    let subnormal = bitcast<vec4<u32>>(bitcast<vec4<f32>>(shifted + vec4(113u << 23u)) - vec4(smallest_normal));
+    let magnitude = select(select(normal, subnormal, exponent == vec4(0u)), special, exponent == vec4(0x0f800000u));
+    return (lanes & vec4(SIGN_BIT)) | magnitude;
 }
 
 // To nearest even: from 2^-14 up the exponent is rebiased and the 13
