@@ -44,7 +44,7 @@ enum Command {
         /// Fewer sizes and samples (under a minute on a 2-core machine).
         #[arg(long)]
         quick: bool,
-        /// Write bench.csv, bench.json and the plot bench.svg into this directory.
+        /// Write bench.csv, bench_dtypes.csv (the per-type rows), bench.json and the plot bench.svg into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Only these ops (comma-separated names as the table prints them;
@@ -323,7 +323,7 @@ fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<ben
             )
         }
     );
-    let report = bench::run(gpu, config, |m| {
+    let mut report = bench::run(gpu, config, |m| {
         eprintln!(
             "  {:<26} {:>9} elements: {:>8.2} GB/s, {:.2}x copy; CPU {:.2}x memcpy",
             m.op,
@@ -354,6 +354,7 @@ fn bench_on(gpu: &Gpu, config: &bench::Config) -> Result<(bench::Report, Vec<ben
         targets =
             bench::measure_targets(gpu, target_elements, required, samples, config.min_sample)?;
         targets.extend(bench::dtype_targets(&rows));
+        report.element_types = rows;
         println!(
             "targets at {target_elements} elements (median of {samples} back-to-back ratios of alternating samples):"
         );

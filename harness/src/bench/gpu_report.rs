@@ -34,6 +34,13 @@ pub fn markdown(runs: &[LayoutRun]) -> String {
         let _ = writeln!(out, "## Layout: {}\n", run.layout);
         let _ = writeln!(out, "```text\n{}\n```\n", run.info.trim_end());
         let _ = writeln!(out, "```text\n{}```\n", run.report.table());
+        if !run.report.element_types.is_empty() {
+            let _ = writeln!(
+                out,
+                "Element types:\n\n```text\n{}```\n",
+                super::dtype_table(&run.report.element_types)
+            );
+        }
         if !run.targets.is_empty() {
             let _ = writeln!(out, "Targets:\n\n```text");
             for target in &run.targets {
@@ -122,6 +129,7 @@ mod tests {
                 timer: KernelTimer::Timestamps,
                 measurements: vec![measurement("relu"), measurement("relu+mask")],
                 small_ops: Vec::new(),
+                element_types: Vec::new(),
             },
             targets: vec![Target {
                 what: "relu kernel time / identity kernel time",
@@ -146,6 +154,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| relu+mask | 1048576 |"));
+    }
+
+    #[test]
+    fn the_element_type_rows_are_in_their_layout() {
+        assert!(!markdown(&[run("chunked", 2e-3)]).contains("Element types"));
+        let mut typed = run("chunked", 2e-3);
+        typed.report.element_types = vec![crate::bench::DTypeRow {
+            op: "relu".to_string(),
+            dtype: wgpu_activations::DType::F16,
+            elements: 1 << 20,
+            kernel_seconds: 1e-3,
+            speedup_over_f32: 1.8,
+        }];
+        let text = markdown(&[typed]);
+        assert!(text.contains("Element types:"), "{text}");
+        assert!(text.contains("relu                   f16"), "{text}");
+        assert!(text.contains("1.80x"), "{text}");
     }
 
     #[test]

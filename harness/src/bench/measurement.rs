@@ -147,4 +147,7 @@ pub struct Report {
     pub measurements: Vec<Measurement>,
     /// Many small ops, one by one vs batched, one row per tensor size.
     pub small_ops: Vec<super::SmallOps>,
+    /// The per-type rows ([`dtype_rows`](super::dtype_rows)), where the
+    /// run measured them (the adapter binds their size).
+    pub element_types: Vec<super::DTypeRow>,
 }

@@ -392,5 +392,6 @@ pub fn run(gpu: &Gpu, config: &Config, mut progress: impl FnMut(&Measurement)) -
         timer: timer.kind(),
         measurements,
         small_ops: small,
+        element_types: Vec::new(),
     })
 }

@@ -369,6 +369,7 @@ mod tests {
             backend: String::new(),
             timer: crate::bench::KernelTimer::Timestamps,
             small_ops: Vec::new(),
+            element_types: Vec::new(),
             measurements: [10, 26]
                 .into_iter()
                 .map(|e| Measurement {
@@ -413,6 +414,7 @@ mod tests {
             timer: crate::bench::KernelTimer::SubmitAndWait,
             measurements: vec![],
             small_ops: Vec::new(),
+            element_types: Vec::new(),
         };
         assert!(render_svg(&report).unwrap().contains("no measurements"));
         report.measurements.push(Measurement {

@@ -8,6 +8,20 @@ use std::path::{Path, PathBuf};
 use super::measurement::{Measurement, Report};
 use super::plot;
 
+/// The columns of the per-type CSV, in order; [`Report::to_dtype_csv`]
+/// writes them in the same order.
+const DTYPE_CSV_HEADER: [&str; 9] = [
+    "adapter",
+    "backend",
+    "timer",
+    "op",
+    "dtype",
+    "elements",
+    "kernel_seconds",
+    "elements_per_second",
+    "speedup_over_f32",
+];
+
 /// The CSV columns, in order; [`csv_row`] must follow the same order.
 const CSV_HEADER: [&str; 29] = [
     "adapter",
@@ -152,6 +166,29 @@ impl Report {
         out
     }
 
+    /// CSV of the per-type rows ([`Report::element_types`]): a header row,
+    /// then one row per op and element type.
+    pub fn to_dtype_csv(&self) -> String {
+        let mut out = DTYPE_CSV_HEADER.join(",");
+        out.push('\n');
+        for row in &self.element_types {
+            let fields = [
+                csv_field(&self.adapter),
+                csv_field(&self.backend),
+                csv_field(self.timer.name()),
+                csv_field(&row.op),
+                row.dtype.name().to_string(),
+                row.elements.to_string(),
+                row.kernel_seconds.to_string(),
+                row.elements_per_second().to_string(),
+                row.speedup_over_f32.to_string(),
+            ];
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
     fn csv_row(&self, m: &Measurement) -> Vec<String> {
         vec![
             csv_field(&self.adapter),
@@ -186,9 +223,10 @@ impl Report {
         ]
     }
 
-    /// Pretty-printed JSON: the adapter, backend and timer, and a
+    /// Pretty-printed JSON: the adapter, backend and timer, a
     /// `measurements` array of objects with the raw fields and the derived
-    /// ones. Non-finite numbers (a zero time) become `null`.
+    /// ones, and an `element_types` array of the per-type rows. Non-finite
+    /// numbers (a zero time) become `null`.
     pub fn to_json(&self) -> String {
         let measurements: Vec<serde_json::Value> = self
             .measurements
@@ -224,23 +262,41 @@ impl Report {
                 })
             })
             .collect();
+        let element_types: Vec<serde_json::Value> = self
+            .element_types
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "op": row.op,
+                    "dtype": row.dtype.name(),
+                    "elements": row.elements,
+                    "kernel_seconds": row.kernel_seconds,
+                    "elements_per_second": row.elements_per_second(),
+                    "speedup_over_f32": row.speedup_over_f32,
+                })
+            })
+            .collect();
         let value = serde_json::json!({
             "adapter": self.adapter,
             "backend": self.backend,
             "timer": self.timer.name(),
             "measurements": measurements,
+            "element_types": element_types,
         });
         // A `Value` has string keys and no custom Serialize impls, so
         // serialising it cannot fail.
         serde_json::to_string_pretty(&value).expect("a JSON value always serialises")
     }
 
-    /// Writes `bench.csv`, `bench.json` and `bench.svg` (the plot) into
-    /// `dir`, creating it if needed, and returns the paths written.
+    /// Writes `bench.csv`, `bench_dtypes.csv` (the per-type rows),
+    /// `bench.json` and `bench.svg` (the plot) into `dir`, creating it if
+    /// needed, and returns the paths written.
     pub fn write(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         let csv = dir.join("bench.csv");
         std::fs::write(&csv, self.to_csv())?;
+        let dtype_csv = dir.join("bench_dtypes.csv");
+        std::fs::write(&dtype_csv, self.to_dtype_csv())?;
         let json = dir.join("bench.json");
         std::fs::write(&json, self.to_json())?;
         let svg = dir.join("bench.svg");
@@ -249,7 +305,7 @@ impl Report {
             Ok(e) => *e,
             Err(e) => io::Error::other(e),
         })?;
-        Ok(vec![csv, json, svg])
+        Ok(vec![csv, dtype_csv, json, svg])
     }
 }
 
@@ -279,7 +335,8 @@ fn csv_field(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::KernelTimer;
+    use crate::bench::{DTypeRow, KernelTimer};
+    use wgpu_activations::DType;
 
     const ADAPTER: &str = "llvmpipe (LLVM 15.0.6, 256 bits)";
 
@@ -314,6 +371,17 @@ mod tests {
             timer: KernelTimer::Timestamps,
             measurements,
             small_ops: Vec::new(),
+            element_types: DType::ALL
+                .into_iter()
+                .zip([1.0, 1.8, 1.9])
+                .map(|(dtype, speedup_over_f32)| DTypeRow {
+                    op: "relu".to_string(),
+                    dtype,
+                    elements: 1 << 20,
+                    kernel_seconds: 1e-3 / speedup_over_f32,
+                    speedup_over_f32,
+                })
+                .collect(),
         }
     }
 
@@ -329,6 +397,20 @@ mod tests {
         // The quoted comma must not add a column.
         let unquoted = lines[1].replacen(&format!("\"{ADAPTER}\""), "a", 1);
         assert_eq!(unquoted.split(',').count(), CSV_HEADER.len());
+    }
+
+    #[test]
+    fn dtype_csv_has_a_row_per_op_and_type() {
+        let report = report();
+        let csv = report.to_dtype_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + DType::ALL.len());
+        assert_eq!(lines[0], DTYPE_CSV_HEADER.join(","));
+        let f16 = format!("\"{ADAPTER}\",Vulkan,timestamps,relu,f16,1048576,");
+        assert!(lines[2].starts_with(&f16), "{}", lines[2]);
+        assert!(lines[2].ends_with(",1.8"), "{}", lines[2]);
+        let unquoted = lines[2].replacen(&format!("\"{ADAPTER}\""), "a", 1);
+        assert_eq!(unquoted.split(',').count(), DTYPE_CSV_HEADER.len());
     }
 
     #[test]
@@ -353,6 +435,15 @@ mod tests {
         );
         let speedup = rows[0]["speedup"].as_f64().unwrap();
         assert!((speedup - 10.0).abs() < 1e-9, "{speedup}");
+        let types = value["element_types"].as_array().unwrap();
+        assert_eq!(types.len(), DType::ALL.len());
+        assert_eq!(types[2]["dtype"], "bf16");
+        assert_eq!(types[2]["speedup_over_f32"], 1.9);
+        let per_second = types[2]["elements_per_second"].as_f64().unwrap();
+        assert!(
+            (per_second - 1.9 * 1048576.0 / 1e-3).abs() < 1e-3,
+            "{per_second}"
+        );
     }
 
     #[test]
@@ -404,9 +495,16 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_str().unwrap())
             .collect();
-        assert_eq!(names, ["bench.csv", "bench.json", "bench.svg"]);
+        assert_eq!(
+            names,
+            ["bench.csv", "bench_dtypes.csv", "bench.json", "bench.svg"]
+        );
         assert!(paths.iter().all(|p| p.is_file()));
-        let svg = std::fs::read_to_string(&paths[2]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&paths[1]).unwrap(),
+            report().to_dtype_csv()
+        );
+        let svg = std::fs::read_to_string(&paths[3]).unwrap();
         assert!(svg.contains(ADAPTER));
         assert!(svg.contains("GB/s"));
         assert!(svg.contains("GPU kernel"));
