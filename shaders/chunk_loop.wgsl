@@ -10,8 +10,9 @@
 // work per vector does. Here an invocation owns a whole mask word (no
 // exchange between invocations: no barrier, no shuffle) and sets up a
 // chunk's state (`begin_chunk`: a column, a mask word read) once per
-// CHUNK_VECTORS vectors. On a GPU the same layout makes each load instruction of a
-// subgroup touch one 128-byte line per invocation; see coalesced_loop.wgsl.
+// CHUNK_VECTORS vectors. On a GPU the same layout makes each load
+// instruction of a subgroup touch one 128-byte line per invocation; see
+// coalesced_loop.wgsl.
 //
 // The kernel's own part, composed before this file, supplies (and
 // coalesced_loop.wgsl uses the same functions):

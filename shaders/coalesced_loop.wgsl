@@ -18,9 +18,9 @@
 // consecutive bytes. A CPU adapter (lavapipe, llvmpipe) runs the invocations
 // as SIMD lanes and gathers each lane's load separately either way; what it
 // pays for is work per vector, and this layout adds some: a chunk's mask
-// word is now spread over CHUNK_VECTORS invocations and must be assembled (below),
-// and the per-chunk state (`begin_chunk`: a column, a mask word) is set up
-// for every vector instead of once per eight. Measured on lavapipe and
+// word is now spread over CHUNK_VECTORS invocations and must be assembled
+// (below), and the per-chunk state (`begin_chunk`: a column, a mask word) is
+// set up for every vector instead of once per chunk. Measured on lavapipe and
 // llvmpipe, every op ran at 0.3x to 0.8x its chunked speed (benches/README.md,
 // "Layouts"), so CPU adapters keep chunk_loop.wgsl.
 //

@@ -118,23 +118,25 @@ fn f16_lanes_to_f32(lanes: vec4<u32>) -> vec4<u32> {
 }
 
 // To nearest even: from 2^-14 up the exponent is rebiased and the 13
-// dropped bits rounded on the integers (a carry steps the exponent, up to
-// infinity). Below 2^-14, where the result is an f16 subnormal in units of
-// 2^-24, adding 0.5 in f32 rounds the magnitude to a multiple of 2^-24 (the
-// unit of the sum's last place) to nearest even, and the sum's low bits are
-// the result: a carry into 2^-14 gives 0x400, the smallest normal, as it
-// should. That is one f32 addition of two positive values with a normal sum,
-// rounded as add4's bias sum is (the kernels rely on the device's f32
-// addition rounding to nearest even there too); an f32 subnormal input that
-// a device flushes to zero rounds to zero either way. A NaN keeps its sign
-// and top 10 payload bits, the quiet bit set if those are zero.
+// dropped bits rounded (a carry steps the exponent, up to infinity); below,
+// the 24-bit significand is shifted into units of 2^-24 and rounded the
+// same way. All integer arithmetic, so exact whatever rounding the device's
+// float operations use (rounding below 2^-14 by adding 0.5 in f32 measured
+// no faster on lavapipe). A NaN keeps its sign and top 10 payload bits, the
+// quiet bit set if those are zero.
 fn f16_lanes_from_f32(f: vec4<u32>) -> vec4<u32> {
     let sign = (f >> vec4(16u)) & vec4(0x8000u);
     let magnitude = f & vec4(ABS_MASK);
     let lsb = (magnitude >> vec4(13u)) & vec4(1u);
     let normal = min((magnitude - vec4(0x38000000u) + vec4(0xfffu) + lsb) >> vec4(13u), vec4(0x7c00u));
-    let half = bitcast<vec4<u32>>(vec4(0.5));
-    let subnormal = bitcast<vec4<u32>>(bitcast<vec4<f32>>(magnitude) + vec4(0.5)) - half;
+    let exponent = magnitude >> vec4(23u);
+    let shift = min(vec4(126u) - min(exponent, vec4(126u)), vec4(31u));
+    let significand = (magnitude & vec4(0x7fffffu)) | vec4(0x800000u);
+    let quotient = significand >> shift;
+    let remainder = significand - (quotient << shift);
+    let half = vec4(1u) << (max(shift, vec4(1u)) - vec4(1u));
+    let up = (remainder > half) | ((remainder == half) & ((quotient & vec4(1u)) == vec4(1u)));
+    let subnormal = quotient + select(vec4(0u), vec4(1u), up);
     let payload = (magnitude >> vec4(13u)) & vec4(0x3ffu);
     let nan = vec4(0x7c00u) | select(payload, vec4(0x200u), payload == vec4(0u));
     let rounded = select(select(subnormal, normal, magnitude >= vec4(0x38800000u)), nan, magnitude > vec4(POSITIVE_INFINITY));

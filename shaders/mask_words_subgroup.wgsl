@@ -20,8 +20,8 @@
 // step, and the exchange is exact. Elsewhere (any other mapping, a partial
 // group, a workgroup size that is not a multiple of CHUNK_VECTORS) each
 // invocation writes its own bits of the word in memory with an atomicAnd and
-// an atomicOr: the vectors' bits of a word are disjoint, so the word is exact in any order, only
-// slower. The check itself is exact: a lane of the group that is not active
+// an atomicOr: the vectors' bits of a word are disjoint, so the word is
+// exact in any order, only slower. The check itself is exact: a lane of the group that is not active
 // fails it (the ballot), so no shuffle result it relies on is indeterminate.
 
 @group(0) @binding(3) var<storage, read_write> mask_out: array<atomic<u32>>;
