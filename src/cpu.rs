@@ -275,10 +275,22 @@ pub fn mask_bit_at(words: &[u32], i: usize) -> bool {
 /// # Panics
 /// If the mask has fewer than [`mask_words`]`(dy.len())` words.
 pub fn backward(activation: Activation, dy: &[f32], mask: &[u32]) -> Vec<f32> {
+    backward_in(activation, dy, mask, DType::F32)
+}
+
+/// [`backward`] of a `dy` holding values of `dtype`: the leaky product
+/// rounded to `dtype` ([`backward_element_in`]).
+///
+/// # Panics
+/// As [`backward`].
+pub fn backward_in(activation: Activation, dy: &[f32], mask: &[u32], dtype: DType) -> Vec<f32> {
     assert!(mask.len() >= mask_words(dy.len()), "mask too short");
     dy.iter()
         .enumerate()
-        .map(|(i, &d)| backward_element(activation, mask_bit_at(mask, i), d, Subnormals::Preserve))
+        .map(|(i, &d)| {
+            let bit = mask_bit_at(mask, i);
+            backward_element_in(activation, bit, d, dtype, Subnormals::Preserve)
+        })
         .collect()
 }
 
@@ -349,20 +361,7 @@ pub fn bias_backward_in(
     cols: usize,
     dtype: DType,
 ) -> (Vec<f32>, Vec<f32>) {
-    assert!(mask.len() >= mask_words(dy.len()), "mask too short");
-    let dx: Vec<f32> = dy
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            backward_element_in(
-                activation,
-                mask_bit_at(mask, i),
-                d,
-                dtype,
-                Subnormals::Preserve,
-            )
-        })
-        .collect();
+    let dx = backward_in(activation, dy, mask, dtype);
     let db = column_sums(&dx, cols).iter().map(|&s| s as f32).collect();
     (dx, db)
 }
@@ -378,7 +377,7 @@ pub fn bias_forward_with_mask(
     x: &[f32],
     b: &[f32],
 ) -> (Vec<f32>, Vec<u32>) {
-    forward_with_mask(activation, &bias_add(x, b, Subnormals::Preserve))
+    bias_forward_with_mask_in(activation, x, b, DType::F32)
 }
 
 /// Fused backward of bias + activation: `dx` as [`backward`], and the bias
@@ -393,9 +392,7 @@ pub fn bias_backward(
     mask: &[u32],
     cols: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let dx = backward(activation, dy, mask);
-    let db = column_sums(&dx, cols).iter().map(|&s| s as f32).collect();
-    (dx, db)
+    bias_backward_in(activation, dy, mask, cols, DType::F32)
 }
 
 /// Column sums of row-major `[rows, cols]` data in f64: the exact-as-can-be
