@@ -334,17 +334,13 @@ impl Tensor {
         if bytes.is_empty() {
             return Ok(());
         }
-        if !self.ends_mid_word() {
-            // Whole words, or a last word in the tensor's own padding.
-            return self.gpu.upload_pool().write(
-                &self.gpu,
-                &self.buffer,
-                self.offset,
-                bytes,
-                "writing a tensor",
-            );
-        }
-        let (whole, last) = bytes.split_at(bytes.len() / 4 * 4);
+        // Whole words go by copy (a last partial word too, where the rest
+        // of it is the tensor's own padding); the last element of an
+        // odd-length view does not.
+        let (whole, last) = match self.ends_mid_word() {
+            true => bytes.split_at(bytes.len() / 4 * 4),
+            false => (bytes, &[][..]),
+        };
         if !whole.is_empty() {
             self.gpu.upload_pool().write(
                 &self.gpu,
@@ -353,6 +349,9 @@ impl Tensor {
                 whole,
                 "writing a tensor",
             )?;
+        }
+        if last.is_empty() {
+            return Ok(());
         }
         // The last element goes into the low half of its word by a
         // dispatch, which keeps the high half (the caller's).
