@@ -87,6 +87,20 @@ impl Op {
         ops
     }
 
+    /// The ops of [`Op::all`] that take data of `dtype` ([`Op::dtypes`]).
+    ///
+    /// ```
+    /// use wgpu_activations::{DType, Op};
+    /// assert!(Op::all_of(DType::F16).contains(&Op::ReluForward));
+    /// assert!(Op::all_of(DType::BF16).iter().all(|op| op.dtypes().contains(&DType::BF16)));
+    /// ```
+    pub fn all_of(dtype: DType) -> Vec<Op> {
+        Op::all()
+            .into_iter()
+            .filter(|op| op.dtypes().contains(&dtype))
+            .collect()
+    }
+
     /// Name as reports print it, e.g. `bias_leaky_relu(0.01)+mask`.
     pub fn name(self) -> String {
         match self {

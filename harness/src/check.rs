@@ -49,7 +49,7 @@ impl Report {
 /// let gpu = Gpu::new()?;
 /// let inputs = sample::inputs(1 << 16, 42);
 /// for dtype in DType::ALL {
-///     for op in Op::all().into_iter().filter(|op| op.dtypes().contains(&dtype)) {
+///     for op in Op::all_of(dtype) {
 ///         let report = check::run(&gpu, op, dtype, &inputs)?;
 ///         assert!(report.passed(), "{op} {dtype}: {:?}", report.comparison.first_mismatch);
 ///     }
@@ -122,12 +122,9 @@ mod tests {
     fn every_op_checks_clean_on_this_adapter() {
         let Some(gpu) = gpu() else { return };
         let inputs = sample::inputs(100_003, 3);
-        let cases = DType::ALL.into_iter().flat_map(|dtype| {
-            Op::all()
-                .into_iter()
-                .filter(move |op| op.dtypes().contains(&dtype))
-                .map(move |op| (op, dtype))
-        });
+        let cases = DType::ALL
+            .into_iter()
+            .flat_map(|dtype| Op::all_of(dtype).into_iter().map(move |op| (op, dtype)));
         for (op, dtype) in cases {
             let report = run(&gpu, op, dtype, &inputs).unwrap();
             assert_eq!(report.dtype, dtype);

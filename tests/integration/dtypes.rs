@@ -54,13 +54,6 @@ fn assert_op_agrees(gpu: &Gpu, op: Op, inputs: &HostInputs, dtype: DType, what: 
     );
 }
 
-fn ops_of(dtype: DType) -> Vec<Op> {
-    Op::all()
-        .into_iter()
-        .filter(|op| op.dtypes().contains(&dtype))
-        .collect()
-}
-
 #[test]
 fn every_op_agrees_on_every_16_bit_value() {
     let Some(gpu) = gpu() else { return };
@@ -73,7 +66,7 @@ fn every_op_agrees_on_every_16_bit_value() {
             dy,
             bias: biases(),
         };
-        for op in ops_of(dtype) {
+        for op in Op::all_of(dtype) {
             assert_op_agrees(&gpu, op, &inputs, dtype, "every bit pattern");
         }
     }
@@ -92,7 +85,7 @@ fn every_op_agrees_at_awkward_lengths() {
                 dy: sample::activations(len, 80 + i as u64),
                 bias: biases()[..len.clamp(1, 7)].to_vec(),
             };
-            for op in ops_of(dtype) {
+            for op in Op::all_of(dtype) {
                 assert_op_agrees(&gpu, op, &inputs, dtype, &format!("{len} elements"));
             }
         }
@@ -136,7 +129,7 @@ fn every_op_agrees_on_the_split_path() {
                 dy: sample::activations(len, len as u64 + 1),
                 bias: biases().into_iter().cycle().take(cols).collect(),
             };
-            for op in ops_of(dtype) {
+            for op in Op::all_of(dtype) {
                 assert_op_agrees(&gpu, op, &inputs, dtype, &format!("split, {len} elements"));
             }
         }

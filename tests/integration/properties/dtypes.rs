@@ -19,16 +19,12 @@ fn value_of(dtype: DType) -> impl Strategy<Value = Bits> + Clone {
     ]
 }
 
-/// A case: an op of `Op::all()` that takes `dtype` (by index), its
-/// activation, `x`, `dy` (as long as `x`; shorter or longer inputs shrink
-/// to it), and an f32 bias of 1 to 40 columns.
+/// A case: an op of `Op::all_of(dtype)`, its activation, `x`, `dy` (as long
+/// as `x`; shorter or longer inputs shrink to it), and an f32 bias of 1 to
+/// 40 columns.
 fn case(dtype: DType) -> impl Strategy<Value = (Op, Vec<Bits>, Vec<Bits>, Vec<Bits>)> {
-    let ops: Vec<Op> = Op::all()
-        .into_iter()
-        .filter(|op| op.dtypes().contains(&dtype))
-        .collect();
     (
-        proptest::sample::select(ops),
+        proptest::sample::select(Op::all_of(dtype)),
         activation(),
         vectors(value_of(dtype)),
         vec(value_of(dtype), 0..=4100),
