@@ -1,5 +1,7 @@
-// Element-wise backward from the forward's saved input: the bit is
-// recomputed from x (`mask_bit4`), then dx as backward_from_mask.wgsl.
+// Element-wise backward from the forward's saved input (or a fused op's
+// saved pre-activation): `gradient4`, which for the ReLU family recomputes
+// the mask bit from x and goes on as backward_from_mask.wgsl, and for a
+// smooth activation is dy * f'(x).
 
 @group(0) @binding(0) var<storage, read> dy: array<Vector>;
 @group(0) @binding(1) var<storage, read> saved_x: array<Vector>;
@@ -15,8 +17,7 @@ fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
     let input = saved_x[v];
     var stored: Vector;
     for (var q = 0u; q < VECTOR_QUARTETS; q++) {
-        let bits = mask_bit4(params, quartet(input, q));
-        stored = with_quartet(stored, q, backward4(params, bits, quartet(gradient, q)));
+        stored = with_quartet(stored, q, gradient4(params, quartet(input, q), quartet(gradient, q)));
     }
     dx[v] = stored;
     return 0u;

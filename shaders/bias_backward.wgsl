@@ -1,6 +1,9 @@
 // Fused bias-add + activation backward on a row-major [rows, cols] tensor,
-// first pass: dx (from dy and the forward's mask, per the kernel's KIND) and
-// the column sums of dx per block of `params.rows_per_block` rows.
+// first pass: dx (from dy and the forward's mask, per the kernel's KIND:
+// gradient_from_mask.wgsl) and the column sums of dx per block of
+// `params.rows_per_block` rows. With gradient_given.wgsl, `dy` is a
+// gradient already computed (a smooth activation's dx, from its saved
+// pre-activation) and the pass only sums it.
 // bias_gradient_sum.wgsl then adds the blocks of each column in block order.
 // Deterministic: every sum has a fixed order, no float atomics.
 //
@@ -23,7 +26,6 @@
 // a row at a time.
 
 @group(0) @binding(0) var<storage, read> dy: array<u32>;
-@group(0) @binding(1) var<storage, read> mask_in: array<u32>;
 @group(0) @binding(3) var<storage, read_write> block_sums_out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -45,9 +47,9 @@ fn bias_activation_backward(
     for (var row = first; row < end; row++) {
         let i = row * cols + column;
         let dy_lane = word_lane(dy[i / ELEMENTS_PER_WORD], i);
-        let gradient = backward4(params, vec4(bit_of(mask_in[i / 32u], i)), vec4(dy_lane));
-        store_gradient(i, gradient.x);
-        sum += bitcast<f32>(lanes_to_f32(gradient).x);
+        let gradient = gradient_lane(i, dy_lane);
+        store_gradient(i, gradient);
+        sum += bitcast<f32>(lanes_to_f32(vec4(gradient)).x);
     }
     if first < end {
         block_sums_out[(params.first_row_block + block) * cols + column] = sum;

@@ -1,6 +1,8 @@
 // Fused bias-add + activation forward on a row-major [rows, cols] tensor:
 // y[r, c] = activate(x[r, c] + b[c]), cols = params.cols, in one pass over
-// x; composed with mask_out.wgsl it also saves the mask of x + b. The bias
+// x; composed with mask_out.wgsl it also saves the mask of x + b, and with
+// preactivation_out.wgsl the pre-activation z = x + b itself (what a smooth
+// activation's backward reads); no_preactivation_out.wgsl saves nothing. The bias
 // `b` (binding 4) and `bias_element(column)` come from bias_storage.wgsl or
 // bias_uniform.wgsl, whichever the crate composed in front of this file; the
 // bias is f32 whatever the element type (the host casts a 16-bit one).
@@ -42,14 +44,17 @@ fn next_biases(state: ptr<function, Chunk>) -> vec4<u32> {
 fn process_vector(v: u32, lane: u32, state: ptr<function, Chunk>) -> u32 {
     let loaded = x[v];
     var stored: Vector;
+    var sums: Vector;
     var mask = 0u;
     for (var q = 0u; q < VECTOR_QUARTETS; q++) {
         // Rounded to the element type before the activation: the fused op
         // stores what bias_add followed by the activation would.
         let sum = add_lanes4(quartet(loaded, q), next_biases(state));
+        sums = with_quartet(sums, q, sum);
         stored = with_quartet(stored, q, activate4(params, sum));
         mask |= nibble_of(mask_bit4(params, sum)) << (4u * q);
     }
     y[v] = stored;
+    save_preactivation(v, sums);
     return mask;
 }

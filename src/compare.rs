@@ -1,11 +1,14 @@
 //! Comparing GPU results with the CPU reference, as the crate's contract
 //! defines "agrees":
 //!
-//! - values (`y`, `dx`): bit for bit. Where the op does float arithmetic (bias
-//!   add, leaky multiply) an element may instead equal the reference computed
-//!   with [`Subnormals::FlushToZero`](crate::cpu::Subnormals): a GPU may flush
+//! - values (`y`, `dx`, `z`): bit for bit ([`Tolerance::Exact`]). Where the
+//!   op does float arithmetic (bias add, leaky multiply) an element may
+//!   instead equal the reference computed with
+//!   [`Subnormals::FlushToZero`](crate::cpu::Subnormals): a GPU may flush
 //!   subnormals, and the comparison allows exactly that (counted in
-//!   [`Comparison::flushed`]).
+//!   [`Comparison::flushed`]). A smooth activation's values are within its
+//!   bound in ULP instead ([`Tolerance::Ulps`], [`Op::tolerance`](crate::Op::tolerance)),
+//!   the largest distance kept in [`Comparison::max_ulps`].
 //! - masks: every element's bit, the same way; the unused bits of the last
 //!   word must be zero.
 //! - the bias gradient `db`: within [`bias_gradient_error_bound`] of the f64
@@ -25,8 +28,47 @@
 use std::fmt;
 
 use crate::cpu;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::bias_gradient_error_bound;
+
+/// How GPU values must agree with the reference's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tolerance {
+    /// Bit for bit (or as the reference with subnormals flushed, where the
+    /// op [may flush](crate::Op::may_flush)).
+    Exact,
+    /// At most this many steps of the element type from the reference's
+    /// (correctly rounded) value ([`ulp_distance`]); NaN and infinite
+    /// references exactly.
+    Ulps(u32),
+}
+
+/// How many representable values of `dtype` lie from `a` to `b` (both
+/// values of `dtype`): 0 for equal values (+0.0 and -0.0 included), 1 for
+/// neighbours, counting through the subnormals and across zero.
+///
+/// ```
+/// use wgpu_activations::compare::ulp_distance;
+/// use wgpu_activations::DType;
+/// assert_eq!(ulp_distance(1.0, 1.0 + f32::EPSILON, DType::F32), 1);
+/// assert_eq!(ulp_distance(-0.0, 0.0, DType::F32), 0);
+/// assert_eq!(ulp_distance(f32::from_bits(1), -f32::from_bits(1), DType::F32), 2);
+/// assert_eq!(ulp_distance(1.0, 1.0 + 2f32.powi(-7), DType::BF16), 1);
+/// ```
+pub fn ulp_distance(a: f32, b: f32, dtype: DType) -> u64 {
+    let sign = 1u32 << (dtype.size_bytes() * 8 - 1);
+    let ordered = |v: f32| {
+        let bits = dtype.bits_of(v);
+        let magnitude = i64::from(bits & (sign - 1));
+        if bits & sign == 0 {
+            magnitude
+        } else {
+            -magnitude
+        }
+    };
+    ordered(a).abs_diff(ordered(b))
+}
 
 /// The first element where GPU and CPU disagree, as bit patterns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +117,13 @@ pub struct Comparison {
     /// columns the bound covers (at most 1 when it passes); `None` where no
     /// column is covered (every column's `Σ|dx|` could overflow f32).
     pub max_error_to_bound: Option<f64>,
+    /// For values compared within [`Tolerance::Ulps`]: the largest
+    /// [`ulp_distance`] seen.
+    pub max_ulps: Option<u64>,
+    /// Values outside the range their bound holds over
+    /// ([`Activation::bound_holds_at`](crate::Activation::bound_holds_at)),
+    /// held only to being finite (or the reference's NaN or infinity).
+    pub unbounded: usize,
 }
 
 impl Comparison {
@@ -120,6 +169,57 @@ impl Comparison {
         }
     }
 
+    /// Compares values of `dtype` with `tolerance`: [`values`](Comparison::values)
+    /// for [`Tolerance::Exact`]; for [`Tolerance::Ulps`], every element
+    /// within that many steps of the reference's, a NaN or infinite
+    /// reference matched bit for bit. Where `bounded` says the bound does not
+    /// hold at an element, a finite reference needs only a finite value
+    /// (counted in [`unbounded`](Comparison::unbounded)).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one facet of the comparison"
+    )]
+    pub fn values_within(
+        &mut self,
+        output: &'static str,
+        input: &[f32],
+        gpu: &[f32],
+        cpu: &[f32],
+        flushed: Option<&[f32]>,
+        tolerance: Tolerance,
+        dtype: DType,
+        bounded: Option<&[bool]>,
+    ) {
+        let Tolerance::Ulps(ulps) = tolerance else {
+            return self.values(output, input, gpu, cpu, flushed);
+        };
+        if gpu.len() != cpu.len() {
+            self.mismatch(length_mismatch(output, gpu.len(), cpu.len()));
+        }
+        for (index, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+            self.compared += 1;
+            let agrees = if c.is_nan() || c.is_infinite() || g.is_nan() || g.is_infinite() {
+                g.to_bits() == c.to_bits()
+            } else if bounded.is_some_and(|b| !b[index]) {
+                self.unbounded += 1;
+                true
+            } else {
+                let distance = ulp_distance(g, c, dtype);
+                self.max_ulps = Some(self.max_ulps.unwrap_or(0).max(distance));
+                distance <= u64::from(ulps)
+            };
+            if !agrees {
+                self.mismatch(Mismatch {
+                    output,
+                    index,
+                    input: input.get(index).map_or(0, |v| v.to_bits()),
+                    gpu: g.to_bits(),
+                    cpu: c.to_bits(),
+                });
+            }
+        }
+    }
+
     /// Compares a mask bit by bit for `input.len()` elements, and the unused
     /// bits of the last word, which must be zero.
     pub fn mask(&mut self, input: &[f32], gpu: &[u32], cpu: &[u32], flushed: Option<&[u32]>) {
@@ -157,8 +257,9 @@ impl Comparison {
         }
     }
 
-    /// Compares the bias gradient with the f64 column sums of the
-    /// reference's `dx` over `rows` rows.
+    /// Compares the bias gradient with the f64 column sums of `dx` over
+    /// `rows` rows (the reference's, or for a smooth activation, whose `dx`
+    /// agrees within a bound, the GPU's).
     pub fn bias_gradient(&mut self, gpu: &[f32], dx: &[f32], rows: usize) {
         let cols = gpu.len();
         if dx.len() != rows * cols {

@@ -24,6 +24,7 @@
 
 use crate::activation::Activation;
 use crate::dtype::DType;
+use crate::exact;
 
 /// The NaN an op produces from non-NaN operands: quiet, positive, no payload.
 pub const CANONICAL_NAN_BITS: u32 = 0x7fc0_0000;
@@ -138,23 +139,130 @@ pub fn activate_with(activation: Activation, x: f32, subnormals: Subnormals) -> 
 /// ```
 pub fn activate_in(activation: Activation, x: f32, dtype: DType, subnormals: Subnormals) -> f32 {
     match activation {
+        _ if activation.is_smooth() => smooth_result(x, exact_forward(activation, x), dtype),
         Activation::Relu => relu(x),
         // NaN is not `<= 0`, so it passes unchanged.
         Activation::LeakyRelu { slope } if x <= 0.0 => dtype.round(multiply(slope, x, subnormals)),
         Activation::LeakyRelu { .. } => x,
         Activation::ClippedRelu { .. } if x.is_nan() => x,
         Activation::ClippedRelu { cap } => dtype.round(relu(x).min(cap)),
+        _ => unreachable!("smooth activations return above"),
     }
+}
+
+/// The exact (f64) value of a smooth activation at `x` ([`exact`]); NaN
+/// for the ReLU family, whose reference is [`activate_in`].
+pub fn exact_forward(activation: Activation, x: f32) -> f64 {
+    let v = f64::from(x);
+    match activation {
+        Activation::Sigmoid => exact::sigmoid(v),
+        Activation::Tanh => exact::tanh(v),
+        Activation::Silu => exact::silu(v),
+        Activation::Gelu => exact::gelu(v),
+        Activation::GeluTanh => exact::gelu_tanh(v),
+        Activation::Softplus { beta, threshold } => exact::softplus(x, beta, threshold),
+        Activation::Elu { alpha } => exact::elu(v, f64::from(alpha)),
+        Activation::Sine { omega } => exact::sine(x, omega),
+        Activation::Relu | Activation::LeakyRelu { .. } | Activation::ClippedRelu { .. } => {
+            f64::NAN
+        }
+    }
+}
+
+/// The exact (f64) derivative of a smooth activation at `x`; NaN for the
+/// ReLU family.
+pub fn exact_derivative(activation: Activation, x: f32) -> f64 {
+    let v = f64::from(x);
+    match activation {
+        Activation::Sigmoid => exact::sigmoid_derivative(v),
+        Activation::Tanh => exact::tanh_derivative(v),
+        Activation::Silu => exact::silu_derivative(v),
+        Activation::Gelu => exact::gelu_derivative(v),
+        Activation::GeluTanh => exact::gelu_tanh_derivative(v),
+        Activation::Softplus { beta, threshold } => exact::softplus_derivative(x, beta, threshold),
+        Activation::Elu { alpha } => exact::elu_derivative(v, f64::from(alpha)),
+        Activation::Sine { omega } => exact::sine_derivative(x, omega),
+        Activation::Relu | Activation::LeakyRelu { .. } | Activation::ClippedRelu { .. } => {
+            f64::NAN
+        }
+    }
+}
+
+/// A smooth result of `input`, rounded to `dtype`: a NaN input passes with
+/// its payload; a NaN from a non-NaN input is canonical.
+fn smooth_result(input: f32, exact: f64, dtype: DType) -> f32 {
+    if input.is_nan() {
+        input
+    } else {
+        dtype.round(canonical(exact as f32))
+    }
+}
+
+/// `dx` of one element from the forward's input `x` and `dy`, every
+/// activation: the ReLU family through its mask bit
+/// ([`backward_element_in`]); a smooth one as `dy * f'(x)` rounded to
+/// `dtype` from the exact product (x's NaN first, then dy's; `0 * inf` is
+/// the canonical NaN).
+///
+/// ```
+/// use wgpu_activations::cpu::{gradient_in, Subnormals};
+/// use wgpu_activations::{Activation, DType};
+/// let dx = gradient_in(Activation::Sigmoid, 0.0, 2.0, DType::F32, Subnormals::Preserve);
+/// assert_eq!(dx, 0.5);
+/// assert_eq!(gradient_in(Activation::Relu, -1.0, 2.0, DType::F32, Subnormals::Preserve), 0.0);
+/// ```
+pub fn gradient_in(
+    activation: Activation,
+    x: f32,
+    dy: f32,
+    dtype: DType,
+    subnormals: Subnormals,
+) -> f32 {
+    if !activation.is_smooth() {
+        return backward_element_in(activation, mask_bit(activation, x), dy, dtype, subnormals);
+    }
+    if dy.is_nan() && !x.is_nan() {
+        return dy;
+    }
+    smooth_result(x, f64::from(dy) * exact_derivative(activation, x), dtype)
+}
+
+/// `dx` of one element from the forward's output `y` and `dy`, for the
+/// activations that [go backward from their
+/// output](Activation::has_backward_from_output): `dy * y * (1 - y)` for
+/// sigmoid, `dy * (1 - y^2)` for tanh, from the exact value of that
+/// formula on `y` rounded to `dtype` (y's NaN first, then dy's). `None` for
+/// the others.
+pub fn gradient_from_output_in(
+    activation: Activation,
+    y: f32,
+    dy: f32,
+    dtype: DType,
+) -> Option<f32> {
+    let v = f64::from(y);
+    let derivative = match activation {
+        Activation::Sigmoid => v * (1.0 - v),
+        Activation::Tanh => 1.0 - v * v,
+        _ => return None,
+    };
+    if dy.is_nan() && !y.is_nan() {
+        return Some(dy);
+    }
+    Some(smooth_result(y, f64::from(dy) * derivative, dtype))
 }
 
 /// The mask bit of `x`: whether the derivative passes `dy` through.
 /// `!(x <= 0)` for relu and leaky relu, `0 < x < cap` for clipped relu;
 /// NaN gives 1 for every kind.
+///
+/// # Panics
+/// For a smooth activation, which saves no mask ([`Activation::saves`]).
 pub fn mask_bit(activation: Activation, x: f32) -> bool {
     match activation {
         Activation::ClippedRelu { cap } => x.is_nan() || (x > 0.0 && x < cap),
         // `!(x <= 0)`, spelled so that NaN visibly gives 1.
         Activation::Relu | Activation::LeakyRelu { .. } => x.is_nan() || x > 0.0,
+        _ => panic!("{activation} saves no mask: it has no mask bit"),
     }
 }
 
@@ -166,6 +274,9 @@ pub fn backward_element(activation: Activation, bit: bool, dy: f32, subnormals: 
 
 /// [`backward_element`] of a `dy` of `dtype`: the leaky product is rounded to
 /// `dtype`.
+///
+/// # Panics
+/// For a smooth activation, which has no mask bit: see [`gradient_in`].
 pub fn backward_element_in(
     activation: Activation,
     bit: bool,
@@ -178,6 +289,7 @@ pub fn backward_element_in(
         Activation::LeakyRelu { .. } if dy.is_nan() => dy,
         Activation::LeakyRelu { slope } => dtype.round(multiply(slope, dy, subnormals)),
         Activation::Relu | Activation::ClippedRelu { .. } => 0.0,
+        _ => panic!("{activation} saves no mask: its backward is gradient_in"),
     }
 }
 
@@ -294,7 +406,7 @@ pub fn backward_in(activation: Activation, dy: &[f32], mask: &[u32], dtype: DTyp
         .collect()
 }
 
-/// `dx` from `dy` and the forward pass's input `x`.
+/// `dx` from `dy` and the forward pass's input `x` ([`gradient_in`]).
 ///
 /// # Panics
 /// If the lengths differ.
@@ -302,9 +414,7 @@ pub fn backward_from_input(activation: Activation, dy: &[f32], x: &[f32]) -> Vec
     assert_eq!(dy.len(), x.len(), "dy and x lengths");
     dy.iter()
         .zip(x)
-        .map(|(&d, &v)| {
-            backward_element(activation, mask_bit(activation, v), d, Subnormals::Preserve)
-        })
+        .map(|(&d, &v)| gradient_in(activation, v, d, DType::F32, Subnormals::Preserve))
         .collect()
 }
 

@@ -184,6 +184,26 @@ pub enum Error {
         activation: String,
     },
 
+    /// A mask op (one that writes or reads a [`Mask`](crate::Mask)) was
+    /// given a smooth activation, which saves its input or pre-activation
+    /// instead ([`Activation::saves`](crate::Activation::saves)).
+    #[error(
+        "activation {activation} saves no mask: go backward from its input, or from the pre-activation a fused forward saves"
+    )]
+    NoMask {
+        /// The activation.
+        activation: String,
+    },
+
+    /// A backward from the forward's output was asked of an activation whose
+    /// derivative is not a function of its output
+    /// ([`Activation::has_backward_from_output`](crate::Activation::has_backward_from_output)).
+    #[error("activation {activation} has no backward from its output: go backward from its input")]
+    NoBackwardFromOutput {
+        /// The activation.
+        activation: String,
+    },
+
     /// A dispatch needs more workgroups than two grid dimensions hold.
     #[error(
         "a dispatch needs {workgroups} workgroups, over the device's \

@@ -124,6 +124,7 @@ pub mod compare;
 pub mod cpu;
 pub mod dtype;
 mod error;
+pub mod exact;
 mod gpu;
 mod kernels;
 mod layout;
@@ -137,7 +138,7 @@ mod tensor;
 mod upload;
 pub mod verify;
 
-pub use activation::Activation;
+pub use activation::{Activation, SINE_BOUNDED_RANGE, Saved};
 pub use batch::Batch;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};

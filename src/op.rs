@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Saved};
+use crate::compare::Tolerance;
 use crate::cpu::{self, Subnormals};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -39,6 +40,9 @@ pub enum Op {
     BackwardFromMask(Activation),
     /// [`Gpu::activation_backward_from_input`] against [`cpu::backward_from_input`].
     BackwardFromInput(Activation),
+    /// [`Gpu::activation_backward_from_output`] against
+    /// [`cpu::gradient_from_output_in`], from the reference's `y`.
+    BackwardFromOutput(Activation),
     /// [`Gpu::bias_add`] against [`cpu::bias_add`].
     BiasAdd,
     /// [`Gpu::bias_activation`] against [`cpu::bias_forward`].
@@ -48,20 +52,42 @@ pub enum Op {
     /// [`Gpu::bias_activation_backward`] against [`cpu::bias_backward`], from
     /// the reference's mask of `x + b`.
     BiasBackward(Activation),
+    /// [`Gpu::bias_activation_with_preactivation`]: `y` against
+    /// [`cpu::bias_forward`], `z` against [`cpu::bias_add`].
+    BiasForwardWithPreactivation(Activation),
+    /// [`Gpu::bias_activation_backward_from_preactivation`]: `dx` against
+    /// [`cpu::gradient_in`] of the reference's `z = x + b`, `db` against
+    /// its column sums.
+    BiasBackwardFromPreactivation(Activation),
 }
 
 impl Op {
-    /// The ops of one activation, in the order reports list them.
-    pub fn of_activation(activation: Activation) -> [Op; 7] {
-        [
+    /// The ops of one activation, in the order reports list them: the mask
+    /// ops only for an activation that [saves a mask](Activation::saves).
+    ///
+    /// ```
+    /// use wgpu_activations::{Activation, Op};
+    /// assert_eq!(Op::of_activation(Activation::Relu).len(), 9);
+    /// assert!(!Op::of_activation(Activation::Gelu).contains(&Op::ForwardWithMask(Activation::Gelu)));
+    /// ```
+    pub fn of_activation(activation: Activation) -> Vec<Op> {
+        let all = [
             Op::Forward(activation),
             Op::ForwardWithMask(activation),
             Op::BackwardFromMask(activation),
             Op::BackwardFromInput(activation),
+            Op::BackwardFromOutput(activation),
             Op::BiasForward(activation),
             Op::BiasForwardWithMask(activation),
             Op::BiasBackward(activation),
-        ]
+            Op::BiasForwardWithPreactivation(activation),
+            Op::BiasBackwardFromPreactivation(activation),
+        ];
+        let masked = activation.saves() == Saved::Mask;
+        all.into_iter()
+            .filter(|op| masked || !(op.writes_mask() || op.reads_mask()))
+            .filter(|op| activation.has_backward_from_output() || !op.reads_output())
+            .collect()
     }
 
     /// Every op: the four without an activation parameter, then
@@ -72,7 +98,7 @@ impl Op {
     /// use wgpu_activations::{Activation, Op};
     /// let all = Op::all();
     /// assert!(all.contains(&Op::BiasBackward(Activation::relu6())));
-    /// assert_eq!(all.len(), 4 + 7 * Activation::examples().len());
+    /// assert!(all.contains(&Op::BiasBackwardFromPreactivation(Activation::Gelu)));
     /// ```
     pub fn all() -> Vec<Op> {
         let mut ops = vec![
@@ -111,10 +137,13 @@ impl Op {
             Op::ForwardWithMask(a) => format!("{a}+mask"),
             Op::BackwardFromMask(a) => format!("{a}_backward(mask)"),
             Op::BackwardFromInput(a) => format!("{a}_backward(x)"),
+            Op::BackwardFromOutput(a) => format!("{a}_backward(y)"),
             Op::BiasAdd => "bias_add".to_string(),
             Op::BiasForward(a) => format!("bias_{a}"),
             Op::BiasForwardWithMask(a) => format!("bias_{a}+mask"),
             Op::BiasBackward(a) => format!("bias_{a}_backward(dx,db)"),
+            Op::BiasForwardWithPreactivation(a) => format!("bias_{a}+z"),
+            Op::BiasBackwardFromPreactivation(a) => format!("bias_{a}_backward(z)(dx,db)"),
         }
     }
 
@@ -128,9 +157,12 @@ impl Op {
             | Op::ForwardWithMask(a)
             | Op::BackwardFromMask(a)
             | Op::BackwardFromInput(a)
+            | Op::BackwardFromOutput(a)
             | Op::BiasForward(a)
             | Op::BiasForwardWithMask(a)
-            | Op::BiasBackward(a) => Some(a),
+            | Op::BiasBackward(a)
+            | Op::BiasForwardWithPreactivation(a)
+            | Op::BiasBackwardFromPreactivation(a) => Some(a),
         }
     }
 
@@ -143,9 +175,12 @@ impl Op {
             Op::ForwardWithMask(_) => Op::ForwardWithMask(activation),
             Op::BackwardFromMask(_) => Op::BackwardFromMask(activation),
             Op::BackwardFromInput(_) => Op::BackwardFromInput(activation),
+            Op::BackwardFromOutput(_) => Op::BackwardFromOutput(activation),
             Op::BiasForward(_) => Op::BiasForward(activation),
             Op::BiasForwardWithMask(_) => Op::BiasForwardWithMask(activation),
             Op::BiasBackward(_) => Op::BiasBackward(activation),
+            Op::BiasForwardWithPreactivation(_) => Op::BiasForwardWithPreactivation(activation),
+            Op::BiasBackwardFromPreactivation(_) => Op::BiasBackwardFromPreactivation(activation),
         }
     }
 
@@ -161,7 +196,12 @@ impl Op {
     pub fn uses_bias(self) -> bool {
         matches!(
             self,
-            Op::BiasAdd | Op::BiasForward(_) | Op::BiasForwardWithMask(_) | Op::BiasBackward(_)
+            Op::BiasAdd
+                | Op::BiasForward(_)
+                | Op::BiasForwardWithMask(_)
+                | Op::BiasBackward(_)
+                | Op::BiasForwardWithPreactivation(_)
+                | Op::BiasBackwardFromPreactivation(_)
         )
     }
 
@@ -169,14 +209,26 @@ impl Op {
     pub fn is_backward(self) -> bool {
         matches!(
             self,
-            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_)
+            Op::BackwardFromMask(_)
+                | Op::BackwardFromInput(_)
+                | Op::BackwardFromOutput(_)
+                | Op::BiasBackward(_)
+                | Op::BiasBackwardFromPreactivation(_)
         )
     }
 
+    /// Whether the op reads the output `y` a forward op saved (in the
+    /// operand role of `x`).
+    pub fn reads_output(self) -> bool {
+        matches!(self, Op::BackwardFromOutput(_))
+    }
+
     /// Whether the op reads `x`: every forward op (the in-place one's data
-    /// included) and the backward op that recomputes the mask from `x`.
+    /// included), the backward op from the input, and the one from the
+    /// output, whose saved `y` takes `x`'s operand role
+    /// ([`OpTensors::x`]).
     pub fn reads_x(self) -> bool {
-        !self.is_backward() || matches!(self, Op::BackwardFromInput(_))
+        !self.is_backward() || matches!(self, Op::BackwardFromInput(_) | Op::BackwardFromOutput(_))
     }
 
     /// Whether the op reads the mask a forward pass saved.
@@ -191,7 +243,43 @@ impl Op {
 
     /// Whether the op writes the bias gradient `db`.
     pub fn writes_bias_gradient(self) -> bool {
-        matches!(self, Op::BiasBackward(_))
+        matches!(
+            self,
+            Op::BiasBackward(_) | Op::BiasBackwardFromPreactivation(_)
+        )
+    }
+
+    /// Whether the op writes the pre-activation `z = x + b`.
+    pub fn writes_preactivation(self) -> bool {
+        matches!(self, Op::BiasForwardWithPreactivation(_))
+    }
+
+    /// Whether the op reads the pre-activation a forward op saved.
+    pub fn reads_preactivation(self) -> bool {
+        matches!(self, Op::BiasBackwardFromPreactivation(_))
+    }
+
+    /// How the op's values (`y` or `dx`) must agree with the reference's:
+    /// bit for bit, or within the activation's bound for a smooth one
+    /// ([`Activation::max_error_ulps`]: the forward's, or the derivative's
+    /// plus one for the product with `dy`).
+    ///
+    /// ```
+    /// use wgpu_activations::compare::Tolerance;
+    /// use wgpu_activations::{Activation, DType, Op};
+    /// assert_eq!(Op::Forward(Activation::Gelu).tolerance(DType::F32), Tolerance::Ulps(2));
+    /// assert_eq!(Op::BackwardFromInput(Activation::Gelu).tolerance(DType::F32), Tolerance::Ulps(5));
+    /// assert_eq!(Op::Forward(Activation::Relu).tolerance(DType::F32), Tolerance::Exact);
+    /// ```
+    pub fn tolerance(self, dtype: DType) -> Tolerance {
+        match self.activation() {
+            Some(a) if a.is_smooth() => {
+                let derivative = self.is_backward();
+                let product = u32::from(derivative && dtype == DType::F32);
+                Tolerance::Ulps(a.max_error_ulps(dtype, derivative) + product)
+            }
+            _ => Tolerance::Exact,
+        }
     }
 
     /// Whether the op does float arithmetic a GPU may flush subnormals in:
@@ -199,7 +287,10 @@ impl Op {
     pub fn may_flush(self) -> bool {
         let arithmetic = self.activation().is_some_and(Activation::does_arithmetic);
         match self {
-            Op::BiasAdd | Op::BiasForward(_) | Op::BiasForwardWithMask(_) => true,
+            Op::BiasAdd
+            | Op::BiasForward(_)
+            | Op::BiasForwardWithMask(_)
+            | Op::BiasForwardWithPreactivation(_) => true,
             _ => arithmetic,
         }
     }
@@ -253,12 +344,45 @@ impl Op {
         };
         let mask_of = |v: &[f32]| cpu::pack_mask(v.iter().map(|&e| cpu::mask_bit(activation, e)));
         let biased = || cpu::bias_add_in(x, &inputs.bias, dtype, subnormals);
+        let gradient = |saved: &[f32]| -> Vec<f32> {
+            saved
+                .iter()
+                .zip(dy)
+                .map(|(&s, &d)| cpu::gradient_in(activation, s, d, dtype, subnormals))
+                .collect()
+        };
+        let mut preactivation = None;
         let (values, mask) = match self {
             Op::Identity => (x.to_vec(), None),
             Op::ReluForward | Op::ReluForwardInPlace => (cpu::relu_forward(x), None),
             Op::Forward(_) => (forward(x), None),
             Op::ForwardWithMask(_) => (forward(x), Some(mask_of(x))),
-            Op::BackwardFromMask(_) | Op::BackwardFromInput(_) | Op::BiasBackward(_) => {
+            Op::BackwardFromInput(_) => (gradient(x), None),
+            Op::BackwardFromOutput(_) => {
+                let y = inputs.saved_output_in(self, dtype);
+                let dx = y
+                    .iter()
+                    .zip(dy)
+                    .map(|(&y, &d)| {
+                        cpu::gradient_from_output_in(activation, y, d, dtype).ok_or_else(|| {
+                            Error::NoBackwardFromOutput {
+                                activation: activation.to_string(),
+                            }
+                        })
+                    })
+                    .collect::<Result<Vec<f32>>>()?;
+                (dx, None)
+            }
+            Op::BiasBackwardFromPreactivation(_) => {
+                (gradient(&inputs.saved_preactivation_in(self, dtype)), None)
+            }
+            Op::BiasForwardWithPreactivation(_) => {
+                let sums = biased();
+                let y = forward(&sums);
+                preactivation = Some(sums);
+                (y, None)
+            }
+            Op::BackwardFromMask(_) | Op::BiasBackward(_) => {
                 let bits = inputs.saved_mask_in(self, dtype);
                 let dx = dy
                     .iter()
@@ -277,7 +401,11 @@ impl Op {
                 (forward(&sums), Some(mask_of(&sums)))
             }
         };
-        Ok(Expected { values, mask })
+        Ok(Expected {
+            values,
+            mask,
+            preactivation,
+        })
     }
 }
 
@@ -350,6 +478,25 @@ impl HostInputs {
         cpu::pack_mask(source.iter().map(|&v| cpu::mask_bit(activation, v)))
     }
 
+    /// The output a backward op from `y` reads: the reference's forward of
+    /// `x` in `dtype`. The GPU gets it too, so `dx` depends only on the
+    /// backward.
+    pub fn saved_output_in(&self, op: Op, dtype: DType) -> Vec<f32> {
+        let activation = op.activation().unwrap_or(Activation::Relu);
+        self.x[..self.used(op)]
+            .iter()
+            .map(|&v| cpu::activate_in(activation, v, dtype, Subnormals::Preserve))
+            .collect()
+    }
+
+    /// The pre-activation a backward op from `z` reads: the reference's
+    /// `x + b` rounded to `dtype`, as the fused forward saves it (subnormals
+    /// kept). The GPU gets it too, so `dx` depends only on the backward.
+    pub fn saved_preactivation_in(&self, op: Op, dtype: DType) -> Vec<f32> {
+        let x = &self.x[..self.used(op)];
+        cpu::bias_add_in(x, &self.bias, dtype, Subnormals::Preserve)
+    }
+
     /// `x` and `dy` rounded to `dtype` ([`DType::round`]), so that they are
     /// the values a tensor of `dtype` holds; the bias stays f32 (the mixed
     /// precision layout: 16-bit data, f32 parameters).
@@ -381,6 +528,9 @@ pub struct Expected {
     pub values: Vec<f32>,
     /// The mask, for the ops that [write one](Op::writes_mask).
     pub mask: Option<Vec<u32>>,
+    /// The pre-activation `z`, for the ops that [write
+    /// it](Op::writes_preactivation).
+    pub preactivation: Option<Vec<f32>>,
 }
 
 /// The GPU operands of one op, by role. [`Gpu::record_op`] takes the ones
@@ -388,8 +538,9 @@ pub struct Expected {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpTensors<'a> {
     /// The forward input; the saved input of
-    /// [`BackwardFromInput`](Op::BackwardFromInput); the data itself for
-    /// [`ReluForwardInPlace`](Op::ReluForwardInPlace).
+    /// [`BackwardFromInput`](Op::BackwardFromInput); the saved output `y`
+    /// of [`BackwardFromOutput`](Op::BackwardFromOutput); the data itself
+    /// for [`ReluForwardInPlace`](Op::ReluForwardInPlace).
     pub x: Option<&'a Tensor>,
     /// The upstream gradient of a backward op.
     pub dy: Option<&'a Tensor>,
@@ -403,6 +554,9 @@ pub struct OpTensors<'a> {
     pub dx: Option<&'a Tensor>,
     /// The bias gradient of [`BiasBackward`](Op::BiasBackward).
     pub db: Option<&'a Tensor>,
+    /// The pre-activation `z = x + b` a fused forward writes, or its
+    /// backward reads.
+    pub z: Option<&'a Tensor>,
 }
 
 fn operand<'a, T>(op: Op, value: Option<&'a T>, name: &'static str) -> Result<&'a T> {
@@ -447,6 +601,7 @@ impl Gpu {
         let y = || operand(op, tensors.y, "y");
         let dx = || operand(op, tensors.dx, "dx");
         let db = || operand(op, tensors.db, "db");
+        let z = || operand(op, tensors.z, "z");
         match op {
             Op::Identity => self.plan_identity(plan, x()?, y()?),
             Op::ReluForward => self.plan_relu(plan, x()?, y()?),
@@ -459,6 +614,9 @@ impl Gpu {
             Op::BackwardFromInput(a) => {
                 self.plan_activation_backward_from_input(plan, a, dy()?, x()?, dx()?)
             }
+            Op::BackwardFromOutput(a) => {
+                self.plan_activation_backward_from_output(plan, a, dy()?, x()?, dx()?)
+            }
             Op::BiasAdd => self.plan_bias_add(plan, x()?, bias()?, y()?),
             Op::BiasForward(a) => self.plan_bias_activation(plan, a, x()?, bias()?, y()?, None),
             Op::BiasForwardWithMask(a) => {
@@ -467,6 +625,18 @@ impl Gpu {
             Op::BiasBackward(a) => {
                 self.plan_bias_activation_backward(plan, a, dy()?, mask()?, dx()?, db()?)
             }
+            Op::BiasForwardWithPreactivation(a) => {
+                self.plan_bias_activation_with_preactivation(plan, a, x()?, bias()?, y()?, z()?)
+            }
+            Op::BiasBackwardFromPreactivation(a) => self
+                .plan_bias_activation_backward_from_preactivation(
+                    plan,
+                    a,
+                    dy()?,
+                    z()?,
+                    dx()?,
+                    db()?,
+                ),
         }
     }
 }

@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::compare::Comparison;
+use crate::compare::{Comparison, Tolerance};
 use crate::cpu::Subnormals;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -39,6 +39,8 @@ pub struct OpOutputs {
     pub mask: Option<Vec<u32>>,
     /// The bias gradient, for the op that writes one.
     pub db: Option<Vec<f32>>,
+    /// The pre-activation, for the op that writes it.
+    pub preactivation: Option<Vec<f32>>,
 }
 
 /// Compares `outputs` of `op` on `inputs` with the reference. A mask or
@@ -68,13 +70,35 @@ pub fn compare_in(
     } else {
         (&inputs.x[..used], "y")
     };
-    comparison.values(
+    let bounded = op.activation().map(|activation| {
+        let at = if op.uses_bias() {
+            inputs.saved_preactivation_in(op, dtype)
+        } else {
+            inputs.x[..used].to_vec()
+        };
+        at.iter()
+            .map(|&v| activation.bound_holds_at(v))
+            .collect::<Vec<bool>>()
+    });
+    comparison.values_within(
         output,
         input,
         &outputs.values,
         &expected.values,
         flushed.as_ref().map(|f| f.values.as_slice()),
+        op.tolerance(dtype),
+        dtype,
+        bounded.as_deref(),
     );
+    if let Some(cpu_z) = &expected.preactivation {
+        comparison.values(
+            "z",
+            &inputs.x[..used],
+            outputs.preactivation.as_deref().unwrap_or_default(),
+            cpu_z,
+            flushed.as_ref().and_then(|f| f.preactivation.as_deref()),
+        );
+    }
     if let Some(cpu_mask) = &expected.mask {
         comparison.mask(
             &inputs.x[..used],
@@ -85,8 +109,13 @@ pub fn compare_in(
     }
     if op.writes_bias_gradient() {
         let db = outputs.db.as_deref().unwrap_or_default();
+        // A smooth dx agrees within a bound: db is the sum of the GPU's.
+        let dx = match op.tolerance(dtype) {
+            Tolerance::Exact => &expected.values,
+            Tolerance::Ulps(_) => &outputs.values,
+        };
         if db.len() == inputs.cols() {
-            comparison.bias_gradient(db, &expected.values, inputs.rows());
+            comparison.bias_gradient(db, dx, inputs.rows());
         } else {
             comparison.values("db", &inputs.bias, db, &inputs.bias, None);
         }
@@ -109,6 +138,9 @@ pub struct OpOperands {
     pub output: Option<Tensor>,
     /// The bias gradient of the fused backward.
     pub db: Option<Tensor>,
+    /// The pre-activation a fused forward writes (uninitialised) or a
+    /// backward reads (the reference's, [`HostInputs::saved_preactivation_in`]).
+    pub z: Option<Tensor>,
 }
 
 impl OpOperands {
@@ -174,10 +206,14 @@ impl OpOperands {
             false => None,
         };
         Ok(Self {
-            x: op
-                .reads_x()
-                .then(|| Tensor::from_f32_as(gpu, &inputs.x[..used], &shape, dtype))
-                .transpose()?,
+            x: match (op.reads_output(), op.reads_x()) {
+                (true, _) => {
+                    let y = inputs.saved_output_in(op, dtype);
+                    Some(Tensor::from_f32_as(gpu, &y, &shape, dtype)?)
+                }
+                (false, true) => Some(Tensor::from_f32_as(gpu, &inputs.x[..used], &shape, dtype)?),
+                (false, false) => None,
+            },
             dy,
             bias: (op.uses_bias() && !op.is_backward())
                 .then(|| Tensor::from_slice(gpu, &inputs.bias))
@@ -190,6 +226,14 @@ impl OpOperands {
                 .writes_bias_gradient()
                 .then(|| Tensor::uninit(gpu, &[inputs.cols()]))
                 .transpose()?,
+            z: if op.reads_preactivation() {
+                let z = inputs.saved_preactivation_in(op, dtype);
+                Some(Tensor::from_f32_as(gpu, &z, &shape, dtype)?)
+            } else if op.writes_preactivation() {
+                Some(Tensor::uninit_of(gpu, &shape, dtype)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -205,6 +249,7 @@ impl OpOperands {
             y: output.filter(|_| !op.is_backward()),
             dx: output.filter(|_| op.is_backward()),
             db: self.db.as_ref(),
+            z: self.z.as_ref(),
         }
     }
 
@@ -221,14 +266,25 @@ impl OpOperands {
         Ok(())
     }
 
-    /// Writes `inputs` (and a backward op's `saved_mask`) into the operands
+    /// Writes `inputs` (and a backward op's `saved_mask`, or `saved_values`:
+    /// the pre-activation or output it reads) into the operands
     /// [`upload_with_mask`](OpOperands::upload_with_mask) made from inputs
     /// of the same shapes: the repeated step of a round trip, which
     /// allocates nothing once the `Gpu`'s staging pool holds its buffers.
-    pub fn write(&self, op: Op, inputs: &HostInputs, saved_mask: &[u32]) -> Result<()> {
+    pub fn write(
+        &self,
+        op: Op,
+        inputs: &HostInputs,
+        saved_mask: &[u32],
+        saved_values: &[f32],
+    ) -> Result<()> {
         let used = inputs.used(op);
         if let (Some(x), true) = (&self.x, op.reads_x()) {
-            x.write(&inputs.x[..used])?;
+            if op.reads_output() {
+                x.write(saved_values)?;
+            } else {
+                x.write(&inputs.x[..used])?;
+            }
         }
         if let Some(dy) = &self.dy {
             dy.write(inputs.dy.get(..used).unwrap_or(&inputs.dy))?;
@@ -238,6 +294,9 @@ impl OpOperands {
         }
         if let (Some(mask), true) = (&self.mask, op.reads_mask()) {
             mask.write(saved_mask)?;
+        }
+        if let (Some(z), true) = (&self.z, op.reads_preactivation()) {
+            z.write(saved_values)?;
         }
         Ok(())
     }
@@ -254,6 +313,13 @@ impl OpOperands {
         }
         if let (Some(db), Some(out)) = (&self.db, &mut outputs.db) {
             db.download_into(out)?;
+        }
+        if let (Some(z), Some(out), true) = (
+            &self.z,
+            &mut outputs.preactivation,
+            op.writes_preactivation(),
+        ) {
+            z.download_into(out)?;
         }
         Ok(())
     }
@@ -273,6 +339,12 @@ impl OpOperands {
                 .map(Mask::download)
                 .transpose()?,
             db: self.db.as_ref().map(Tensor::download).transpose()?,
+            preactivation: self
+                .z
+                .as_ref()
+                .filter(|_| op.writes_preactivation())
+                .map(Tensor::download)
+                .transpose()?,
         })
     }
 }

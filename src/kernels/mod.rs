@@ -17,7 +17,7 @@
 pub(crate) mod params;
 pub(crate) mod prelude;
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Saved};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::pipeline::{KernelLayout, KernelVariant, MaskWords};
@@ -41,6 +41,7 @@ macro_rules! part {
 const COMMON: Part = part!("common.wgsl");
 const DTYPES: Part = part!("dtypes.wgsl");
 const ACTIVATIONS: Part = part!("activations.wgsl");
+const SMOOTH: Part = part!("smooth.wgsl");
 const CHUNK_LOOP: Part = part!("chunk_loop.wgsl");
 const COALESCED_LOOP: Part = part!("coalesced_loop.wgsl");
 const MASK_OUT: Part = part!("mask_out.wgsl");
@@ -55,6 +56,7 @@ const RELU_IN_PLACE: Part = part!("relu_in_place.wgsl");
 const FORWARD: Part = part!("forward.wgsl");
 const BACKWARD_FROM_MASK: Part = part!("backward_from_mask.wgsl");
 const BACKWARD_FROM_INPUT: Part = part!("backward_from_input.wgsl");
+const BACKWARD_FROM_OUTPUT: Part = part!("backward_from_output.wgsl");
 const BIAS_STORAGE: Part = part!("bias_storage.wgsl");
 const BIAS_UNIFORM: Part = part!("bias_uniform.wgsl");
 const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
@@ -63,6 +65,10 @@ const BIAS_BACKWARD_VECTORS: Part = part!("bias_backward_vectors.wgsl");
 const BIAS_GRADIENT: Part = part!("bias_gradient_sum.wgsl");
 const CAST_PART: Part = part!("cast.wgsl");
 const GRADIENT_OUT: Part = part!("gradient_out.wgsl");
+const GRADIENT_FROM_MASK: Part = part!("gradient_from_mask.wgsl");
+const GRADIENT_GIVEN: Part = part!("gradient_given.wgsl");
+const PREACTIVATION_OUT: Part = part!("preactivation_out.wgsl");
+const NO_PREACTIVATION_OUT: Part = part!("no_preactivation_out.wgsl");
 const NO_GRADIENT_OUT: Part = part!("no_gradient_out.wgsl");
 const MERGE_LOW_HALF_PART: Part = part!("merge_low_half.wgsl");
 
@@ -72,6 +78,7 @@ const MERGE_LOW_HALF_PART: Part = part!("merge_low_half.wgsl");
 pub(crate) const PARTS: &[Part] = &[
     COMMON,
     DTYPES,
+    SMOOTH,
     ACTIVATIONS,
     CHUNK_LOOP,
     COALESCED_LOOP,
@@ -87,6 +94,7 @@ pub(crate) const PARTS: &[Part] = &[
     FORWARD,
     BACKWARD_FROM_MASK,
     BACKWARD_FROM_INPUT,
+    BACKWARD_FROM_OUTPUT,
     BIAS_STORAGE,
     BIAS_UNIFORM,
     BIAS_FORWARD,
@@ -95,6 +103,10 @@ pub(crate) const PARTS: &[Part] = &[
     BIAS_GRADIENT,
     CAST_PART,
     GRADIENT_OUT,
+    GRADIENT_FROM_MASK,
+    GRADIENT_GIVEN,
+    PREACTIVATION_OUT,
+    NO_PREACTIVATION_OUT,
     NO_GRADIENT_OUT,
     MERGE_LOW_HALF_PART,
 ];
@@ -140,6 +152,11 @@ pub(crate) enum Kinds {
     Fixed,
     /// Every activation of [`Activation::examples`].
     Activations,
+    /// The activations that save a mask (the ReLU family): the kernels that
+    /// read or write one.
+    MaskActivations,
+    /// The activations with a backward from their output (sigmoid, tanh).
+    OutputActivations,
     /// Every activation, and the identity (the bias add alone).
     ActivationsAndIdentity,
 }
@@ -223,7 +240,7 @@ pub(crate) static ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     parts: &[FORWARD, STATELESS_CHUNK, MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (1, "y"), (2, "params"), (3, "mask_out")],
-    kinds: Kinds::Activations,
+    kinds: Kinds::MaskActivations,
     types: Types::Every,
     layout: Layout::Elementwise,
 };
@@ -233,7 +250,7 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
     parts: &[BACKWARD_FROM_MASK, NO_MASK_OUT, CHUNK_LOOP],
     entry_point: "elementwise",
     bindings: &[(0, "dy"), (1, "mask_in"), (2, "dx"), (3, "params")],
-    kinds: Kinds::Activations,
+    kinds: Kinds::MaskActivations,
     types: Types::Every,
     layout: Layout::Elementwise,
 };
@@ -253,9 +270,30 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     layout: Layout::Elementwise,
 };
 
+pub(crate) static ACTIVATION_BACKWARD_FROM_OUTPUT: KernelSpec = KernelSpec {
+    name: "activation_backward_from_output",
+    parts: &[
+        BACKWARD_FROM_OUTPUT,
+        STATELESS_CHUNK,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
+    entry_point: "elementwise",
+    bindings: &[(0, "dy"), (1, "saved_y"), (2, "dx"), (3, "params")],
+    kinds: Kinds::OutputActivations,
+    types: Types::Every,
+    layout: Layout::Elementwise,
+};
+
 pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
     name: "bias_activation_forward",
-    parts: &[BIAS_STORAGE, BIAS_FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[
+        BIAS_STORAGE,
+        BIAS_FORWARD,
+        NO_PREACTIVATION_OUT,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params")],
     kinds: Kinds::ActivationsAndIdentity,
@@ -265,10 +303,16 @@ pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {
 
 pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
     name: "bias_activation_forward_mask",
-    parts: &[BIAS_STORAGE, BIAS_FORWARD, MASK_OUT, CHUNK_LOOP],
+    parts: &[
+        BIAS_STORAGE,
+        BIAS_FORWARD,
+        NO_PREACTIVATION_OUT,
+        MASK_OUT,
+        CHUNK_LOOP,
+    ],
     entry_point: "elementwise",
     bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params"), (3, "mask_out")],
-    kinds: Kinds::Activations,
+    kinds: Kinds::MaskActivations,
     types: Types::Every,
     layout: Layout::Elementwise,
 };
@@ -277,22 +321,64 @@ pub(crate) static BIAS_ACTIVATION_FORWARD_MASK: KernelSpec = KernelSpec {
 /// adapters gather uniform reads into vectors).
 pub(crate) static BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS: KernelSpec = KernelSpec {
     name: "bias_activation_forward (uniform bias)",
-    parts: &[BIAS_UNIFORM, BIAS_FORWARD, NO_MASK_OUT, CHUNK_LOOP],
+    parts: &[
+        BIAS_UNIFORM,
+        BIAS_FORWARD,
+        NO_PREACTIVATION_OUT,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
     ..BIAS_ACTIVATION_FORWARD
 };
 
 /// [`BIAS_ACTIVATION_FORWARD_MASK`] reading the bias from a uniform buffer.
 pub(crate) static BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS: KernelSpec = KernelSpec {
     name: "bias_activation_forward_mask (uniform bias)",
-    parts: &[BIAS_UNIFORM, BIAS_FORWARD, MASK_OUT, CHUNK_LOOP],
+    parts: &[
+        BIAS_UNIFORM,
+        BIAS_FORWARD,
+        NO_PREACTIVATION_OUT,
+        MASK_OUT,
+        CHUNK_LOOP,
+    ],
     ..BIAS_ACTIVATION_FORWARD_MASK
+};
+
+/// [`BIAS_ACTIVATION_FORWARD`] that also saves the pre-activation `z = x +
+/// b` (a smooth activation's fused backward reads it).
+pub(crate) static BIAS_ACTIVATION_FORWARD_PREACTIVATION: KernelSpec = KernelSpec {
+    name: "bias_activation_forward_preactivation",
+    parts: &[
+        BIAS_STORAGE,
+        BIAS_FORWARD,
+        PREACTIVATION_OUT,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
+    bindings: &[(0, "x"), (4, "b"), (1, "y"), (2, "params"), (5, "z")],
+    kinds: Kinds::Activations,
+    ..BIAS_ACTIVATION_FORWARD
+};
+
+/// [`BIAS_ACTIVATION_FORWARD_PREACTIVATION`] reading the bias from a
+/// uniform buffer.
+pub(crate) static BIAS_ACTIVATION_FORWARD_PREACTIVATION_UNIFORM_BIAS: KernelSpec = KernelSpec {
+    name: "bias_activation_forward_preactivation (uniform bias)",
+    parts: &[
+        BIAS_UNIFORM,
+        BIAS_FORWARD,
+        PREACTIVATION_OUT,
+        NO_MASK_OUT,
+        CHUNK_LOOP,
+    ],
+    ..BIAS_ACTIVATION_FORWARD_PREACTIVATION
 };
 
 /// The fused backward's first pass (`dx` and block sums) one element at a
 /// time, for f32 rows that are not whole vectors.
 pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     name: "bias_activation_backward",
-    parts: &[BIAS_BACKWARD, GRADIENT_OUT],
+    parts: &[BIAS_BACKWARD, GRADIENT_FROM_MASK, GRADIENT_OUT],
     entry_point: "bias_activation_backward",
     bindings: &[
         (0, "dy"),
@@ -301,7 +387,7 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
         (3, "block_sums_out"),
         (4, "params"),
     ],
-    kinds: Kinds::Activations,
+    kinds: Kinds::MaskActivations,
     types: Types::F32,
     layout: Layout::Rows,
 };
@@ -310,13 +396,25 @@ pub(crate) static BIAS_ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
 /// that are not whole vectors (the element-wise backward writes `dx`).
 pub(crate) static BIAS_ACTIVATION_BACKWARD_SUMS: KernelSpec = KernelSpec {
     name: "bias_activation_backward (sums only)",
-    parts: &[BIAS_BACKWARD, NO_GRADIENT_OUT],
+    parts: &[BIAS_BACKWARD, GRADIENT_FROM_MASK, NO_GRADIENT_OUT],
     bindings: &[
         (0, "dy"),
         (1, "mask_in"),
         (3, "block_sums_out"),
         (4, "params"),
     ],
+    types: Types::Every,
+    ..BIAS_ACTIVATION_BACKWARD
+};
+
+/// The block sums of a gradient already computed (the second pass's input
+/// for a smooth activation's fused backward, whose `dx` the element-wise
+/// backward writes from the saved pre-activation): `dy` binds that `dx`.
+pub(crate) static COLUMN_BLOCK_SUMS: KernelSpec = KernelSpec {
+    name: "column_block_sums",
+    parts: &[BIAS_BACKWARD, GRADIENT_GIVEN, NO_GRADIENT_OUT],
+    bindings: &[(0, "dy"), (3, "block_sums_out"), (4, "params")],
+    kinds: Kinds::Fixed,
     types: Types::Every,
     ..BIAS_ACTIVATION_BACKWARD
 };
@@ -402,10 +500,13 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &ACTIVATION_FORWARD_MASK,
     &ACTIVATION_BACKWARD_FROM_MASK,
     &ACTIVATION_BACKWARD_FROM_INPUT,
+    &ACTIVATION_BACKWARD_FROM_OUTPUT,
     &BIAS_ACTIVATION_FORWARD,
     &BIAS_ACTIVATION_FORWARD_MASK,
     &BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
     &BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS,
+    &BIAS_ACTIVATION_FORWARD_PREACTIVATION,
+    &BIAS_ACTIVATION_FORWARD_PREACTIVATION_UNIFORM_BIAS,
     &BIAS_ACTIVATION_BACKWARD,
     &BIAS_ACTIVATION_BACKWARD_SUMS,
     &BIAS_ACTIVATION_BACKWARD_VECTORS,
@@ -413,6 +514,7 @@ pub(crate) static KERNELS: &[Kernel] = &[
     &BIAS_ACTIVATION_BACKWARD_PANELS2,
     &BIAS_ACTIVATION_BACKWARD_PANELS4,
     &BIAS_GRADIENT_SUM,
+    &COLUMN_BLOCK_SUMS,
     &CAST,
     &MERGE_LOW_HALF,
 ];
@@ -423,6 +525,8 @@ impl KernelSpec {
         match self.kinds {
             Kinds::Fixed => vec![Kind::fixed()],
             Kinds::Activations => Kind::activations(),
+            Kinds::MaskActivations => Kind::masked(),
+            Kinds::OutputActivations => Kind::from_output(),
             Kinds::ActivationsAndIdentity => Kind::all(),
         }
     }
@@ -494,7 +598,7 @@ impl KernelSpec {
         // without it, under the SUBGROUP capability that wgpu grants a
         // device with the feature.
         let mut source = prelude::source(types);
-        for part in [COMMON, DTYPES, ACTIVATIONS]
+        for part in [COMMON, DTYPES, SMOOTH, ACTIVATIONS]
             .iter()
             .chain(&self.parts(variant))
         {
@@ -537,19 +641,30 @@ pub(crate) struct Kind {
     pub id: u32,
     /// The prefix of its rules in `shaders/activations.wgsl`.
     pub name: &'static str,
+    /// Whether the activation saves a mask: it has `NAME_mask_bit4` and
+    /// `NAME_backward4` rules; else it has `NAME_gradient4`.
+    pub saves_mask: bool,
+    /// Whether it goes backward from its output: `NAME_output_gradient4`.
+    pub from_output: bool,
 }
 
 impl Kind {
+    fn new(id: usize, activation: Activation) -> Kind {
+        Kind {
+            id: id as u32,
+            name: activation.kind_name(),
+            saves_mask: activation.saves() == Saved::Mask,
+            from_output: activation.has_backward_from_output(),
+        }
+    }
+
     /// The kind of `activation`.
     pub fn of(activation: Activation) -> Result<Kind> {
         let variant = std::mem::discriminant(&activation);
         Activation::examples()
             .iter()
             .position(|example| std::mem::discriminant(example) == variant)
-            .map(|id| Kind {
-                id: id as u32,
-                name: activation.kind_name(),
-            })
+            .map(|id| Kind::new(id, activation))
             .ok_or_else(|| Error::UnsupportedActivation {
                 activation: activation.to_string(),
             })
@@ -560,10 +675,23 @@ impl Kind {
         Activation::examples()
             .into_iter()
             .enumerate()
-            .map(|(id, activation)| Kind {
-                id: id as u32,
-                name: activation.kind_name(),
-            })
+            .map(|(id, activation)| Kind::new(id, activation))
+            .collect()
+    }
+
+    /// The kinds of the activations that save a mask.
+    pub fn masked() -> Vec<Kind> {
+        Kind::activations()
+            .into_iter()
+            .filter(|kind| kind.saves_mask)
+            .collect()
+    }
+
+    /// The kinds of the activations with a backward from their output.
+    pub fn from_output() -> Vec<Kind> {
+        Kind::activations()
+            .into_iter()
+            .filter(|kind| kind.from_output)
             .collect()
     }
 
@@ -572,6 +700,8 @@ impl Kind {
         Kind {
             id: Activation::examples().len() as u32,
             name: "identity",
+            saves_mask: false,
+            from_output: false,
         }
     }
 
@@ -663,7 +793,7 @@ mod tests {
             .into_iter()
             .flat_map(|variant| KERNELS.iter().flat_map(move |k| k.parts(variant)))
             .map(|p| p.name)
-            .chain([COMMON.name, DTYPES.name, ACTIVATIONS.name])
+            .chain([COMMON.name, DTYPES.name, SMOOTH.name, ACTIVATIONS.name])
             .collect();
         let listed: HashSet<&str> = PARTS.iter().map(|p| p.name).collect();
         assert_eq!(

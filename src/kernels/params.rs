@@ -36,7 +36,8 @@ uniform_block! {
     /// from a uniform buffer so that a slope or cap is never baked into
     /// shader text (one pipeline serves every value).
     struct Params {
-        /// f32 bits of the leaky slope or the clipped cap.
+        /// f32 bits of the activation's first parameter: the leaky slope, the
+        /// clipped cap, softplus's beta, ELU's alpha or sine's omega.
         parameter: u32,
         /// Row length of the fused bias kernels.
         cols: u32,
@@ -64,6 +65,9 @@ uniform_block! {
         /// parameter: an element is below the cap exactly when its lane is
         /// below this one.
         parameter_above: u32,
+        /// f32 bits of the activation's second parameter: softplus's
+        /// threshold.
+        second_parameter: u32,
     }
 }
 
@@ -89,6 +93,7 @@ impl Params {
             parameter: parameter.to_bits(),
             parameter_nearest: lane_of(dtype, nearest),
             parameter_above: lane_of(dtype, above),
+            second_parameter: activation.second_parameter().to_bits(),
             ..self
         }
     }
@@ -123,7 +128,7 @@ mod tests {
             .collect();
         assert_eq!(fields.len() * 4, std::mem::size_of::<Params>());
         assert_eq!(fields.first(), Some(&"parameter"));
-        assert_eq!(fields.last(), Some(&"parameter_above"));
+        assert_eq!(fields.last(), Some(&"second_parameter"));
     }
 
     /// The shader's `mul_hi` from 16-bit halves, as written in common.wgsl.

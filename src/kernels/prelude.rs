@@ -221,13 +221,46 @@ pub(crate) fn source(types: ElementTypes) -> String {
     line(dispatch(
         "mask_bit4(params: Params, bits: vec4<u32>) -> vec4<bool>",
         "mask_bit4(params, bits)",
-        &Kind::activations(),
+        &Kind::masked(),
     ));
     line(dispatch(
         "backward4(params: Params, bit: vec4<bool>, dy: vec4<u32>) -> vec4<u32>",
         "backward4(params, bit, dy)",
-        &Kind::activations(),
+        &Kind::masked(),
     ));
+    line(gradient_dispatch());
+    line(dispatch(
+        "output_gradient4(params: Params, y: vec4<u32>, dy: vec4<u32>) -> vec4<u32>",
+        "output_gradient4(params, y, dy)",
+        &Kind::from_output(),
+    ));
+    wgsl
+}
+
+/// `gradient4(params, x, dy)`: `dx` from the forward's input for every
+/// activation's kind; the ReLU family's through its mask bit, a smooth
+/// one's `NAME_gradient4`.
+fn gradient_dispatch() -> String {
+    let mut wgsl = format!(
+        "fn gradient4(params: Params, x: vec4<u32>, dy: vec4<u32>) -> vec4<u32> {{\n    switch {KIND_OVERRIDE} {{\n"
+    );
+    for kind in Kind::activations() {
+        let name = kind.name;
+        let call = if kind.saves_mask {
+            format!("{name}_backward4(params, {name}_mask_bit4(params, x), dy)")
+        } else {
+            format!("{name}_gradient4(params, x, dy)")
+        };
+        let _ = writeln!(
+            wgsl,
+            "        case {}: {{ return {call}; }}",
+            kind_constant(kind)
+        );
+    }
+    let _ = writeln!(
+        wgsl,
+        "        default: {{ return vec4(CANONICAL_NAN); }}\n    }}\n}}"
+    );
     wgsl
 }
 
@@ -306,8 +339,11 @@ mod tests {
             )));
             assert!(wgsl.contains(&format!("return {}_activate4(params, bits);", kind.name)));
         }
-        for kind in Kind::activations() {
+        for kind in Kind::masked() {
             assert!(wgsl.contains(&format!("return {}_backward4(params, bit, dy);", kind.name)));
+        }
+        for kind in Kind::activations().into_iter().filter(|k| !k.saves_mask) {
+            assert!(wgsl.contains(&format!("return {}_gradient4(params, x, dy);", kind.name)));
         }
         assert!(wgsl.contains("const CANONICAL_NAN: u32 = 0x7fc00000u;"));
     }

@@ -1,25 +1,28 @@
-//! Element-wise activations of the ReLU family: forward (optionally saving the
-//! mask) and backward (from the mask or from the saved input).
+//! Element-wise activations: forward (the ReLU family optionally saving the
+//! mask) and backward (from the mask, or from the saved input for every
+//! activation).
 
 use crate::activation::Activation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::params::Params;
 use crate::kernels::{
-    ACTIVATION_BACKWARD_FROM_INPUT, ACTIVATION_BACKWARD_FROM_MASK, ACTIVATION_FORWARD,
-    ACTIVATION_FORWARD_MASK, ElementTypes, Kernel, Kind,
+    ACTIVATION_BACKWARD_FROM_INPUT, ACTIVATION_BACKWARD_FROM_MASK, ACTIVATION_BACKWARD_FROM_OUTPUT,
+    ACTIVATION_FORWARD, ACTIVATION_FORWARD_MASK, ElementTypes, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
 use crate::ops::plan::Plan;
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, plan_forward, same_dtype, same_len};
+use crate::ops::{ForwardKernels, check_mask, plan_forward, same_dtype, same_len, saves_mask};
 use crate::tensor::Tensor;
 
 impl Gpu {
     /// `y = activation(x)` into a new tensor of `x`'s shape, bit-exact with
-    /// [`cpu::forward`](crate::cpu::forward) (a GPU may flush subnormal
-    /// results of the leaky multiply to zero). Submits without waiting.
+    /// [`cpu::forward`](crate::cpu::forward) for the ReLU family (a GPU may
+    /// flush subnormal results of the leaky multiply to zero), within
+    /// [`Activation::max_error_ulps`] of it for a smooth activation. Submits
+    /// without waiting.
     ///
     /// ```no_run
     /// use wgpu_activations::{Activation, Gpu, Tensor};
@@ -41,7 +44,9 @@ impl Gpu {
     }
 
     /// `y = activation(x)` and the [`Mask`] the backward pass needs, in one
-    /// pass over `x`. Submits without waiting.
+    /// pass over `x`: the ReLU family only ([`Error::NoMask`](crate::Error::NoMask)
+    /// for a smooth activation, whose backward reads its input). Submits
+    /// without waiting.
     pub fn activation_with_mask(
         &self,
         activation: Activation,
@@ -81,9 +86,21 @@ impl Gpu {
         self.activation_backward(Activation::Relu, dy, mask)
     }
 
-    /// The backward pass from the forward pass's input `x` instead of a mask,
-    /// for callers that kept it; bit-exact with
-    /// [`cpu::backward_from_input`](crate::cpu::backward_from_input).
+    /// The backward pass from the forward pass's input `x`: a smooth
+    /// activation's backward, `dx = dy * f'(x)` within its bound of
+    /// [`cpu::backward_from_input`](crate::cpu::backward_from_input), and the
+    /// ReLU family's for callers that kept `x` instead of a mask (bit-exact).
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[0.0, f32::INFINITY])?;
+    /// let dy = Tensor::from_slice(&gpu, &[2.0, 2.0])?;
+    /// let dx = gpu.activation_backward_from_input(Activation::Tanh, &dy, &x)?;
+    /// assert_eq!(dx.download()?, vec![2.0, 0.0]);
+    /// # Ok(()) }
+    /// ```
     pub fn activation_backward_from_input(
         &self,
         activation: Activation,
@@ -95,6 +112,86 @@ impl Gpu {
         self.record_activation_backward_from_input(&mut encoder, activation, dy, x, &dx)?;
         self.submit("activation backward from input", encoder)?;
         Ok(dx)
+    }
+
+    /// The backward pass from the forward pass's output `y`, for sigmoid
+    /// (`dx = dy * y * (1 - y)`) and tanh (`dx = dy * (1 - y^2)`), the
+    /// activations whose derivative is a function of their output
+    /// ([`Activation::has_backward_from_output`]; the others refuse with
+    /// [`Error::NoBackwardFromOutput`](crate::Error::NoBackwardFromOutput)).
+    /// Within the derivative's bound of
+    /// [`cpu::gradient_from_output_in`](crate::cpu::gradient_from_output_in),
+    /// which defines it on `y` exactly. Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice(&gpu, &[0.0, 40.0])?;
+    /// let y = gpu.activation(Activation::Sigmoid, &x)?;
+    /// let dy = Tensor::from_slice(&gpu, &[1.0, 1.0])?;
+    /// let dx = gpu.activation_backward_from_output(Activation::Sigmoid, &dy, &y)?;
+    /// assert_eq!(dx.download()?, vec![0.25, 0.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn activation_backward_from_output(
+        &self,
+        activation: Activation,
+        dy: &Tensor,
+        y: &Tensor,
+    ) -> Result<Tensor> {
+        let dx = Tensor::uninit_of(self, dy.shape(), dy.dtype())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_activation_backward_from_output(&mut encoder, activation, dy, y, &dx)?;
+        self.submit("activation backward from output", encoder)?;
+        Ok(dx)
+    }
+
+    /// Records the backward pass from the saved output into `encoder`: no
+    /// submit, no wait. `dy`, `y` and `dx` must have the same element count
+    /// and type.
+    pub fn record_activation_backward_from_output(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        y: &Tensor,
+        dx: &Tensor,
+    ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_activation_backward_from_output(plan, activation, dy, y, dx)
+        })
+    }
+
+    /// [`record_activation_backward_from_output`](Gpu::record_activation_backward_from_output)'s checks and commands.
+    pub(crate) fn plan_activation_backward_from_output(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        dy: &Tensor,
+        y: &Tensor,
+        dx: &Tensor,
+    ) -> Result<()> {
+        if !activation.has_backward_from_output() {
+            return Err(Error::NoBackwardFromOutput {
+                activation: activation.to_string(),
+            });
+        }
+        self.ensure_same(y.gpu(), "saved output")?;
+        same_dtype("saved output", dy.dtype(), y)?;
+        same_len(
+            "upstream gradient (as many elements as the saved output)",
+            y.len(),
+            dy.len(),
+        )?;
+        self.plan_backward(
+            plan,
+            activation,
+            &ACTIVATION_BACKWARD_FROM_OUTPUT,
+            dy,
+            (Operand::Input(y), Use::read("saved output", y)),
+            dx,
+        )
     }
 
     /// Records `y = activation(x)` (and the mask, if given) into `encoder`:
@@ -122,6 +219,9 @@ impl Gpu {
         mask: Option<&Mask>,
     ) -> Result<()> {
         activation.validate()?;
+        if mask.is_some() {
+            saves_mask(activation)?;
+        }
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(y.gpu(), "output")?;
         same_len("output", x.len(), y.len())?;
@@ -171,6 +271,7 @@ impl Gpu {
         mask: &Mask,
         dx: &Tensor,
     ) -> Result<()> {
+        saves_mask(activation)?;
         self.ensure_same(mask.gpu(), "mask")?;
         same_len(
             "upstream gradient (as many elements as the mask)",

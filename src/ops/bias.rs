@@ -15,15 +15,18 @@ use crate::kernels::{
     BIAS_ACTIVATION_BACKWARD, BIAS_ACTIVATION_BACKWARD_PANELS2, BIAS_ACTIVATION_BACKWARD_PANELS4,
     BIAS_ACTIVATION_BACKWARD_SUMS, BIAS_ACTIVATION_BACKWARD_VECTORS,
     BIAS_ACTIVATION_BACKWARD_WORDS, BIAS_ACTIVATION_FORWARD, BIAS_ACTIVATION_FORWARD_MASK,
-    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
-    BIAS_GRADIENT_SUM, ElementTypes, Kernel, Kind,
+    BIAS_ACTIVATION_FORWARD_MASK_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_PREACTIVATION,
+    BIAS_ACTIVATION_FORWARD_PREACTIVATION_UNIFORM_BIAS, BIAS_ACTIVATION_FORWARD_UNIFORM_BIAS,
+    BIAS_GRADIENT_SUM, COLUMN_BLOCK_SUMS, ElementTypes, Kernel, Kind,
 };
 use crate::mask::Mask;
 use crate::ops::aliasing::{self, Use};
 use crate::ops::dispatch::{self, Binding, Grid};
 use crate::ops::plan::{Plan, Step};
 use crate::ops::segments::{self, ElementwiseOp, Operand, Split};
-use crate::ops::{ForwardKernels, check_mask, plan_forward, same_dtype, same_len, u32_of};
+use crate::ops::{
+    ForwardKernels, check_mask, plan_forward, same_dtype, same_len, saves_mask, u32_of,
+};
 use crate::tensor::Tensor;
 
 /// Bytes of one f32: the bias, `db` and the block sums are f32 whatever the
@@ -60,6 +63,14 @@ pub fn bias_gradient_error_bound(rows: usize, abs_sum: f64) -> f64 {
     gamma * abs_sum
         + (rows as f64 + depth) * f64::from(f32::MIN_POSITIVE)
         + rows as f64 * f64::EPSILON / 2.0 * abs_sum
+}
+
+/// What a fused forward saves for the backward pass besides `y`.
+#[derive(Clone, Copy)]
+enum Saving<'a> {
+    Nothing,
+    Mask(&'a Mask),
+    Preactivation(&'a Tensor),
 }
 
 /// Rows of one block of the fused backward's first pass for a tensor of
@@ -194,7 +205,74 @@ impl Gpu {
         mask: Option<&Mask>,
     ) -> Result<()> {
         activation.validate()?;
-        self.plan_bias_forward(plan, Some(activation), x, b, y, mask)
+        if mask.is_some() {
+            saves_mask(activation)?;
+        }
+        let saving = mask.map_or(Saving::Nothing, Saving::Mask);
+        self.plan_bias_forward(plan, Some(activation), x, b, y, saving)
+    }
+
+    /// [`bias_activation`](Gpu::bias_activation) that also saves the
+    /// pre-activation `z = x + b` (shape and type of `x`), what
+    /// [`bias_activation_backward_from_preactivation`](Gpu::bias_activation_backward_from_preactivation)
+    /// reads, still in one pass over `x` (cuBLASLt's `GELU_AUX`). Any
+    /// activation may save it; a smooth one, which has no mask, must.
+    /// Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice_with_shape(&gpu, &[1.0, -1.0, 2.0, -3.0], &[2, 2])?;
+    /// let b = Tensor::from_slice(&gpu, &[0.5, 2.0])?;
+    /// let (y, z) = gpu.bias_activation_with_preactivation(Activation::Gelu, &x, &b)?;
+    /// assert_eq!(z.download()?, vec![1.5, 1.0, 2.5, -1.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn bias_activation_with_preactivation(
+        &self,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let y = Tensor::uninit_of(self, x.shape(), x.dtype())?;
+        let z = Tensor::uninit_of(self, x.shape(), x.dtype())?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_activation_with_preactivation(&mut encoder, activation, x, b, &y, &z)?;
+        self.submit("bias + activation with pre-activation", encoder)?;
+        Ok((y, z))
+    }
+
+    /// Records [`bias_activation_with_preactivation`](Gpu::bias_activation_with_preactivation)
+    /// into `encoder`: no submit, no wait. `y` and `z` must have as many
+    /// elements as `x`, and its type.
+    pub fn record_bias_activation_with_preactivation(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        z: &Tensor,
+    ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_bias_activation_with_preactivation(plan, activation, x, b, y, z)
+        })
+    }
+
+    /// [`record_bias_activation_with_preactivation`](Gpu::record_bias_activation_with_preactivation)'s
+    /// checks and commands.
+    pub(crate) fn plan_bias_activation_with_preactivation(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        x: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        z: &Tensor,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.plan_bias_forward(plan, Some(activation), x, b, y, Saving::Preactivation(z))
     }
 
     /// `y[r, c] = x[r, c] + b[c]`, the bias add alone, with the same rules as
@@ -241,18 +319,18 @@ impl Gpu {
         b: &Tensor,
         y: &Tensor,
     ) -> Result<()> {
-        self.plan_bias_forward(plan, None, x, b, y, None)
+        self.plan_bias_forward(plan, None, x, b, y, Saving::Nothing)
     }
 
     /// The fused forward, or the bias add alone for no activation.
-    pub(crate) fn plan_bias_forward(
+    fn plan_bias_forward(
         &self,
         plan: &mut Plan,
         activation: Option<Activation>,
         x: &Tensor,
         b: &Tensor,
         y: &Tensor,
-        mask: Option<&Mask>,
+        saving: Saving<'_>,
     ) -> Result<()> {
         self.ensure_same(x.gpu(), "input")?;
         self.ensure_same(b.gpu(), "bias")?;
@@ -260,6 +338,16 @@ impl Gpu {
         same_len("bias (one per column of the input)", x.cols(), b.len())?;
         same_len("output", x.len(), y.len())?;
         same_dtype("output", x.dtype(), y)?;
+        let (mask, preactivation) = match saving {
+            Saving::Nothing => (None, None),
+            Saving::Mask(mask) => (Some(mask), None),
+            Saving::Preactivation(z) => (None, Some(z)),
+        };
+        if let Some(z) = preactivation {
+            self.ensure_same(z.gpu(), "pre-activation output")?;
+            same_len("pre-activation output", x.len(), z.len())?;
+            same_dtype("pre-activation output", x.dtype(), z)?;
+        }
         if b.dtype() != DType::F32 {
             same_dtype("bias (f32 or the input's type)", x.dtype(), b)?;
         }
@@ -282,6 +370,7 @@ impl Gpu {
             Use::write("output", y),
         ];
         uses.extend(mask.map(Use::write_mask));
+        uses.extend(preactivation.map(|z| Use::write("pre-activation output", z)));
         aliasing::check(&uses)?;
         // The kernels add an f32 bias: a 16-bit one is cast into an f32
         // scratch tensor first, by a step of the same plan (a prepared op
@@ -309,11 +398,11 @@ impl Gpu {
         let staged;
         // A caller's bias without COPY_SRC is read from storage instead.
         let stageable = b.buffer().usage().contains(wgpu::BufferUsages::COPY_SRC);
-        let (kernel_pair, bias) = if self.info().uniform_bias
+        let uniform = self.info().uniform_bias
             && x.cols() <= UNIFORM_BIAS_COLUMNS
             && !x.is_empty()
-            && stageable
-        {
+            && stageable;
+        let (kernel_pair, bias) = if uniform {
             staged = self.uniform_bias_staging()?;
             plan.push(Step::Copy {
                 source: b.buffer().clone(),
@@ -335,23 +424,36 @@ impl Gpu {
                 b.binding(),
             )
         };
+        let mut operands = vec![
+            Operand::Input(x),
+            Operand::Whole(bias),
+            Operand::Output(y),
+            Operand::Params,
+        ];
+        // The pre-activation is the plain kernel's twin with one more output.
+        let plain: Kernel = match (preactivation, uniform) {
+            (None, _) => kernel_pair[0],
+            (Some(z), uniform) => {
+                operands.push(Operand::Output(z));
+                if uniform {
+                    &BIAS_ACTIVATION_FORWARD_PREACTIVATION_UNIFORM_BIAS
+                } else {
+                    &BIAS_ACTIVATION_FORWARD_PREACTIVATION
+                }
+            }
+        };
         plan_forward(
             self,
             plan,
             ForwardKernels {
                 kind,
                 types: ElementTypes::of(x.dtype()),
-                plain: kernel_pair[0],
+                plain,
                 with_mask: kernel_pair[1],
                 cols: Some(x.cols()),
             },
             params,
-            &[
-                Operand::Input(x),
-                Operand::Whole(bias),
-                Operand::Output(y),
-                Operand::Params,
-            ],
+            &operands,
             x.len(),
             mask,
         )
@@ -387,6 +489,7 @@ impl Gpu {
         db: &Tensor,
     ) -> Result<()> {
         activation.validate()?;
+        saves_mask(activation)?;
         self.ensure_alive()?;
         self.ensure_same(dy.gpu(), "upstream gradient")?;
         self.ensure_same(mask.gpu(), "mask")?;
@@ -421,19 +524,184 @@ impl Gpu {
         }
         let rows = dy.len() / cols;
         if rows == 0 {
-            // A sum over no rows is zero; no kernel runs to write it.
-            buffer::require_usage("bias gradient", db.buffer(), wgpu::BufferUsages::COPY_DST)?;
-            plan.push(Step::Clear {
-                buffer: db.buffer().clone(),
-                offset: db.offset(),
-                bytes: db.data_bytes(),
-            });
-            return Ok(());
+            return plan_zero_bias_gradient(plan, db);
         }
         let tiling = BackwardTiling::new(rows, cols);
+        let params = Params::new(activation, dy.dtype());
+        // 16-bit rows that are not whole vectors: two elements of a word
+        // belong to two invocations of the one-element kernel, which must
+        // not both write it; the element-wise backward writes dx (the same
+        // bits: the same rule on the same operands) and the kernel only
+        // sums.
+        let (tiling, dx_operand) =
+            if dy.dtype() != DType::F32 && tiling.kernel == &BIAS_ACTIVATION_BACKWARD {
+                self.plan_activation_backward(plan, activation, dy, mask, dx)?;
+                let sums = BackwardTiling {
+                    kernel: &BIAS_ACTIVATION_BACKWARD_SUMS,
+                    ..tiling
+                };
+                (sums, None)
+            } else {
+                (tiling, Some(Operand::Output(dx)))
+            };
+        let operands: Vec<Operand<'_>> = [Operand::Input(dy), Operand::MaskIn(mask)]
+            .into_iter()
+            .chain(dx_operand)
+            .collect();
+        let kind = Kind::of(activation)?;
+        self.plan_bias_gradient(plan, &tiling, kind, params, dy.dtype(), operands, db)
+    }
+
+    /// The fused backward of a smooth activation (or any other) from the
+    /// forward's saved pre-activation `z = x + b`
+    /// ([`bias_activation_with_preactivation`](Gpu::bias_activation_with_preactivation)):
+    /// `dx = dy * f'(z)` (shape and type of `dy`, within the activation's
+    /// bound of [`cpu::gradient_in`](crate::cpu::gradient_in)) and the bias
+    /// gradient `db[c] = sum over rows of dx[r, c]` (f32, shape `[cols]`),
+    /// summed in a fixed order: deterministic, within
+    /// [`bias_gradient_error_bound`] of the exact sum of `dx` (cuBLASLt's
+    /// `DGELU_BGRAD`). Submits without waiting.
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Gpu, Tensor};
+    /// # fn main() -> wgpu_activations::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let x = Tensor::from_slice_with_shape(&gpu, &[0.0, 0.0, 0.0, 0.0], &[2, 2])?;
+    /// let b = Tensor::from_slice(&gpu, &[0.0, 0.0])?;
+    /// let (_y, z) = gpu.bias_activation_with_preactivation(Activation::Sigmoid, &x, &b)?;
+    /// let dy = Tensor::from_slice_with_shape(&gpu, &[1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// let (dx, db) = gpu.bias_activation_backward_from_preactivation(Activation::Sigmoid, &dy, &z)?;
+    /// assert_eq!(dx.download()?, vec![0.25, 0.5, 0.75, 1.0]);
+    /// assert_eq!(db.download()?, vec![1.0, 1.5]);
+    /// # Ok(()) }
+    /// ```
+    pub fn bias_activation_backward_from_preactivation(
+        &self,
+        activation: Activation,
+        dy: &Tensor,
+        z: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let dx = Tensor::uninit_of(self, dy.shape(), dy.dtype())?;
+        let db = Tensor::uninit(self, &[dy.cols()])?;
+        let mut encoder = self.device().create_command_encoder(&Default::default());
+        self.record_bias_activation_backward_from_preactivation(
+            &mut encoder,
+            activation,
+            dy,
+            z,
+            &dx,
+            &db,
+        )?;
+        self.submit(
+            "bias + activation backward from the pre-activation",
+            encoder,
+        )?;
+        Ok((dx, db))
+    }
+
+    /// Records [`bias_activation_backward_from_preactivation`](Gpu::bias_activation_backward_from_preactivation)
+    /// into `encoder`: no submit, no wait. `z` and `dx` must have `dy`'s
+    /// shape and type, `db` hold `dy.cols()` f32. With zero rows, `db` is
+    /// written as zeros.
+    pub fn record_bias_activation_backward_from_preactivation(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        activation: Activation,
+        dy: &Tensor,
+        z: &Tensor,
+        dx: &Tensor,
+        db: &Tensor,
+    ) -> Result<()> {
+        self.record_planned(encoder, |plan| {
+            self.plan_bias_activation_backward_from_preactivation(plan, activation, dy, z, dx, db)
+        })
+    }
+
+    /// [`record_bias_activation_backward_from_preactivation`](Gpu::record_bias_activation_backward_from_preactivation)'s
+    /// checks and commands: the element-wise backward from `z` writes `dx`,
+    /// then the fused backward's two summing passes read it.
+    pub(crate) fn plan_bias_activation_backward_from_preactivation(
+        &self,
+        plan: &mut Plan,
+        activation: Activation,
+        dy: &Tensor,
+        z: &Tensor,
+        dx: &Tensor,
+        db: &Tensor,
+    ) -> Result<()> {
+        activation.validate()?;
+        self.ensure_alive()?;
+        self.ensure_same(dy.gpu(), "upstream gradient")?;
+        self.ensure_same(z.gpu(), "saved pre-activation")?;
+        self.ensure_same(dx.gpu(), "gradient output")?;
+        self.ensure_same(db.gpu(), "bias gradient")?;
+        same_len(
+            "saved pre-activation (as many elements as dy)",
+            dy.len(),
+            z.len(),
+        )?;
+        same_len(
+            "saved pre-activation's row length (dy's)",
+            dy.cols(),
+            z.cols(),
+        )?;
+        same_dtype("saved pre-activation", dy.dtype(), z)?;
+        same_len("gradient output", dy.len(), dx.len())?;
+        same_dtype("gradient output", dy.dtype(), dx)?;
+        same_dtype("bias gradient", DType::F32, db)?;
+        let cols = dy.cols();
+        same_len("bias gradient (one per column)", cols, db.len())?;
+        aliasing::check(&[
+            Use::read("upstream gradient", dy),
+            Use::read("saved pre-activation", z),
+            Use::write("gradient output", dx),
+            Use::write("bias gradient", db).in_second_dispatch(),
+        ])?;
+        if cols == 0 {
+            return Ok(());
+        }
+        let rows = dy.len() / cols;
+        if rows == 0 {
+            return plan_zero_bias_gradient(plan, db);
+        }
+        self.plan_activation_backward_from_input(plan, activation, dy, z, dx)?;
+        let tiling = BackwardTiling {
+            kernel: &COLUMN_BLOCK_SUMS,
+            ..BackwardTiling::one_element(rows, cols)
+        };
+        self.plan_bias_gradient(
+            plan,
+            &tiling,
+            Kind::fixed(),
+            Params::default(),
+            dy.dtype(),
+            vec![Operand::Input(dx)],
+            db,
+        )
+    }
+
+    /// The fused backward's sums: `tiling.kernel` over `operands` (its
+    /// bindings before the block sums and the parameter block) writes the
+    /// block sums of every column, then `db` adds them in order.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call per fused backward, every operand named"
+    )]
+    fn plan_bias_gradient(
+        &self,
+        plan: &mut Plan,
+        tiling: &BackwardTiling,
+        kind: Kind,
+        params: Params,
+        dtype: DType,
+        operands: Vec<Operand<'_>>,
+        db: &Tensor,
+    ) -> Result<()> {
+        let cols = db.len();
+        let rows = tiling.rows;
         // Larger than one binding: whole row blocks at a time, each group
         // starting at an offset every operand can be bound at.
-        let group_rows = self.backward_group_rows(&tiling, rows, cols)?;
+        let group_rows = self.backward_group_rows(tiling, rows, cols)?;
         let block_sums_len = tiling.row_blocks * cols;
         // Every dispatch binds all the block sums (1/64 of dy or less).
         let limit = self.limits().max_storage_buffer_binding_size;
@@ -456,32 +724,19 @@ impl Gpu {
         let params = Params {
             cols: u32_of(cols, "columns")?,
             rows_per_block: tiling.rows_per_block as u32,
-            ..Params::new(activation, dy.dtype())
+            ..params
         };
-        // 16-bit rows that are not whole vectors: two elements of a word
-        // belong to two invocations of the one-element kernel, which must
-        // not both write it; the element-wise backward writes dx (the same
-        // bits: the same rule on the same operands) and the kernel only
-        // sums.
-        let (kernel, dx_operand) =
-            if dy.dtype() != DType::F32 && tiling.kernel == &BIAS_ACTIVATION_BACKWARD {
-                self.plan_activation_backward(plan, activation, dy, mask, dx)?;
-                (&BIAS_ACTIVATION_BACKWARD_SUMS, None)
-            } else {
-                (tiling.kernel, Some(Operand::Output(dx)))
-            };
-        let operands: Vec<Operand<'_>> = [Operand::Input(dy), Operand::MaskIn(mask)]
+        let operands: Vec<Operand<'_>> = operands
             .into_iter()
-            .chain(dx_operand)
             .chain([Operand::Whole(block_sums), Operand::Params])
             .collect();
         segments::record(
             self,
             plan,
             &ElementwiseOp {
-                kernel,
-                kind: Kind::of(activation)?,
-                types: ElementTypes::of(dy.dtype()),
+                kernel: tiling.kernel,
+                kind,
+                types: ElementTypes::of(dtype),
                 params,
                 operands: &operands,
                 elements: rows * cols,
@@ -538,6 +793,17 @@ impl Gpu {
     }
 }
 
+/// A sum over no rows is zero; no kernel runs to write it.
+fn plan_zero_bias_gradient(plan: &mut Plan, db: &Tensor) -> Result<()> {
+    buffer::require_usage("bias gradient", db.buffer(), wgpu::BufferUsages::COPY_DST)?;
+    plan.push(Step::Clear {
+        buffer: db.buffer().clone(),
+        offset: db.offset(),
+        bytes: db.data_bytes(),
+    });
+    Ok(())
+}
+
 fn greatest_common_divisor(mut a: usize, mut b: usize) -> usize {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -549,9 +815,11 @@ fn greatest_common_divisor(mut a: usize, mut b: usize) -> usize {
 /// invocation some columns (`columns` per row, a multiple of a row's width)
 /// of one block of [`rows_per_block`] rows, with the kernel that reads
 /// them.
+#[derive(Clone, Copy)]
 struct BackwardTiling {
     kernel: Kernel,
     groups_per_row: usize,
+    rows: usize,
     rows_per_block: usize,
     row_blocks: usize,
 }
@@ -577,6 +845,18 @@ impl BackwardTiling {
         Self {
             kernel,
             groups_per_row: cols / columns,
+            rows,
+            rows_per_block: rows_per_block(rows),
+            row_blocks: rows.div_ceil(rows_per_block(rows)),
+        }
+    }
+
+    /// One column per invocation and row block, by the one-element kernel.
+    fn one_element(rows: usize, cols: usize) -> Self {
+        Self {
+            kernel: &BIAS_ACTIVATION_BACKWARD,
+            groups_per_row: cols,
+            rows,
             rows_per_block: rows_per_block(rows),
             row_blocks: rows.div_ceil(rows_per_block(rows)),
         }

@@ -56,6 +56,18 @@ pub(crate) fn same_dtype(what: &'static str, expected: DType, tensor: &Tensor) -
     }
 }
 
+/// Errors with [`Error::NoMask`] unless `activation` saves a mask (the
+/// ReLU family): the ops that read or write one refuse the others.
+pub(crate) fn saves_mask(activation: crate::Activation) -> Result<()> {
+    if activation.saves() == crate::Saved::Mask {
+        Ok(())
+    } else {
+        Err(Error::NoMask {
+            activation: activation.to_string(),
+        })
+    }
+}
+
 /// `value` as the u32 the kernels index with.
 fn u32_of(value: usize, what: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::TooLarge {
