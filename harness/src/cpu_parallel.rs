@@ -583,6 +583,38 @@ fn assert_whole_rows(len: usize, cols: usize) {
     );
 }
 
+/// [`cpu::gradient_from_output_in`] of every element over `threads`
+/// threads: `dx` from `dy` and the forward's output `y`, for the
+/// activations with a backward from their output (the reference's element
+/// function, in parallel but not vectorised).
+///
+/// # Panics
+/// If the lengths differ, or the activation has no backward from its output.
+pub fn backward_from_output_into(
+    activation: Activation,
+    dy: &[f32],
+    y: &[f32],
+    dx: &mut [f32],
+    threads: usize,
+) {
+    assert_eq!(dy.len(), y.len(), "dy and y lengths");
+    assert_eq!(dx.len(), dy.len(), "dx and dy lengths");
+    let element = move |(out, (&d, &v)): (&mut f32, (&f32, &f32))| {
+        *out = cpu::gradient_from_output_in(activation, v, d, wgpu_activations::DType::F32)
+            .unwrap_or_else(|| panic!("{activation} has no backward from its output"));
+    };
+    on_threads(threads, |parallel| {
+        if parallel {
+            dx.par_iter_mut()
+                .zip(dy.par_iter().zip(y))
+                .with_min_len(CHUNK)
+                .for_each(element);
+        } else {
+            dx.iter_mut().zip(dy.iter().zip(y)).for_each(element);
+        }
+    });
+}
+
 /// Preallocated outputs of [`run`] for one op: `values` (`y`, `dx`, or the
 /// data of the in-place op), the mask a forward op writes, and `db`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -592,8 +624,12 @@ pub struct Outputs {
     pub values: Vec<f32>,
     /// The mask, for the ops that [write one](Op::writes_mask); else empty.
     pub mask: Vec<u32>,
-    /// The bias gradient, for [`Op::BiasBackward`]; else empty.
+    /// The bias gradient, for the ops that [write
+    /// one](Op::writes_bias_gradient); else empty.
     pub db: Vec<f32>,
+    /// The pre-activation, for the ops that [write
+    /// it](Op::writes_preactivation); else empty.
+    pub preactivation: Vec<f32>,
 }
 
 impl Outputs {
@@ -622,6 +658,7 @@ impl Outputs {
                     0
                 }
             ],
+            preactivation: vec![0.0; if op.writes_preactivation() { used } else { 0 }],
         }
     }
 }
@@ -630,17 +667,31 @@ impl Outputs {
 /// [`Outputs::new`]), over `threads` threads: what
 /// [`Op::reference`] computes with subnormals preserved, bit for bit, and
 /// for [`Op::BiasBackward`] `db` as [`cpu::bias_backward`]. Backward ops
-/// read `saved_mask` ([`HostInputs::saved_mask`]).
+/// read `saved_mask` ([`HostInputs::saved_mask`]) or `saved_values`: the
+/// pre-activation ([`HostInputs::saved_preactivation_in`]) or the output
+/// ([`HostInputs::saved_output_in`]).
 ///
 /// The match covers every [`Op`]: a new op fails to compile here until it
 /// has its baseline.
 ///
 /// # Panics
 /// If `outputs` or `saved_mask` are too short for `op` on `inputs`.
-pub fn run(op: Op, inputs: &HostInputs, saved_mask: &[u32], outputs: &mut Outputs, threads: usize) {
+pub fn run(
+    op: Op,
+    inputs: &HostInputs,
+    saved_mask: &[u32],
+    saved_values: &[f32],
+    outputs: &mut Outputs,
+    threads: usize,
+) {
     let used = inputs.used(op);
     let (x, dy, b) = (&inputs.x[..used], &inputs.dy[..used], &inputs.bias[..]);
-    let Outputs { values, mask, db } = outputs;
+    let Outputs {
+        values,
+        mask,
+        db,
+        preactivation,
+    } = outputs;
     match op {
         // The identity is the host's own copy.
         Op::Identity => copy(
@@ -654,10 +705,24 @@ pub fn run(op: Op, inputs: &HostInputs, saved_mask: &[u32], outputs: &mut Output
         Op::ForwardWithMask(a) => forward_with_mask_into(a, x, values, mask, threads),
         Op::BackwardFromMask(a) => backward_into(a, dy, saved_mask, values, threads),
         Op::BackwardFromInput(a) => backward_from_input_into(a, dy, x, values, threads),
+        Op::BackwardFromOutput(a) => {
+            backward_from_output_into(a, dy, saved_values, values, threads)
+        }
         Op::BiasAdd => bias_add_into(x, b, values, threads),
         Op::BiasForward(a) => bias_forward_into(a, x, b, values, threads),
         Op::BiasForwardWithMask(a) => bias_forward_with_mask_into(a, x, b, values, mask, threads),
         Op::BiasBackward(a) => bias_backward_into(a, dy, saved_mask, values, db, threads),
+        Op::BiasForwardWithPreactivation(a) => {
+            bias_add_into(x, b, preactivation, threads);
+            forward_into(a, preactivation, values, threads);
+        }
+        Op::BiasBackwardFromPreactivation(a) => {
+            backward_from_input_into(a, dy, saved_values, values, threads);
+            let sums = column_sums(values, db.len(), threads);
+            for (out, sum) in db.iter_mut().zip(sums) {
+                *out = sum as f32;
+            }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The harness around the `wgpu-activations` engine: the `wgpu-activations`
-//! command (`info`, `check`, `bench`), its report tables, plots, CSV and
+//! command (`info`, `check`, `accuracy`, `bench`), its report tables, plots, CSV and
 //! JSON, seeded sample data and the tuned multi-threaded CPU baseline the
 //! benchmarks compare the GPU with.
 //!
@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accuracy;
 pub mod bench;
 pub mod check;
 pub mod cpu_parallel;

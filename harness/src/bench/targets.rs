@@ -81,8 +81,10 @@ impl Target {
 ///   backward from the mask, which moves almost the same bytes;
 /// - recording a prepared op at most 2x the CPU time of a bare dispatch
 ///   (measured on a small tensor: recording does not depend on size);
-/// - every op's tuned CPU baseline at 0.7 of the host memcpy's bandwidth
-///   or more, both on every thread (`cpu_memcpy_target`).
+/// - every ReLU-family op's tuned CPU baseline at 0.7 of the host memcpy's
+///   bandwidth or more, both on every thread (`cpu_memcpy_target`);
+/// - GELU's and SiLU's forward at most 2x relu's time: the smooth
+///   activations' arithmetic against the memory floor.
 pub fn measure_targets(
     gpu: &Gpu,
     elements: usize,
@@ -154,6 +156,14 @@ pub fn measure_targets(
         BenchOp::Op(Op::BackwardFromMask(relu)),
         Some(BenchOp::Op(Op::BiasBackward(relu))),
     )?;
+    let gelu_over_relu = pair(
+        BenchOp::Op(Op::ReluForward),
+        Some(BenchOp::Op(Op::Forward(Activation::Gelu))),
+    )?;
+    let silu_over_relu = pair(
+        BenchOp::Op(Op::ReluForward),
+        Some(BenchOp::Op(Op::Forward(Activation::Silu))),
+    )?;
     Ok(vec![
         Target {
             what: "relu kernel bandwidth / copy bandwidth",
@@ -202,6 +212,20 @@ pub fn measure_targets(
             bound: Bound::AtMost,
             beside: None,
         },
+        Target {
+            what: "gelu forward time / relu forward time",
+            measured: gelu_over_relu,
+            required: 2.0,
+            bound: Bound::AtMost,
+            beside: None,
+        },
+        Target {
+            what: "silu forward time / relu forward time",
+            measured: silu_over_relu,
+            required: 2.0,
+            bound: Bound::AtMost,
+            beside: None,
+        },
         recording_target(measure_recording(gpu, samples)?),
         cpu_memcpy_target(elements, samples, crate::cpu_parallel::available_threads())?,
     ])
@@ -212,13 +236,16 @@ pub fn measure_targets(
 /// `threads` threads, sampled alternately ([`host_times`]); the figure is
 /// the worst op's median ratio of memcpy time to op time (its share of the
 /// memcpy's bandwidth), to be at least 0.7. The unfused bias pair is left
-/// out: its CPU side is `bias_relu`'s.
+/// out: its CPU side is `bias_relu`'s. So are the smooth activations: they
+/// are bound by arithmetic, not memory, and their CPU side is the f64
+/// reference, not a tuned loop.
 pub fn cpu_memcpy_target(elements: usize, samples: usize, threads: usize) -> Result<Target> {
     // The worst op's name, bytes and paired times (not its workload: each
     // is hundreds of MB at 2^24).
     let mut worst: Option<(String, u64, super::Paired)> = None;
     for op in BenchOp::all() {
-        if op == BenchOp::BiasAddThenRelu {
+        let smooth = op.op().activation().is_some_and(Activation::is_smooth);
+        if op == BenchOp::BiasAddThenRelu || smooth {
             continue;
         }
         let mut host = HostWorkload::new(op, elements)?;

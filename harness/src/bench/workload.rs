@@ -8,7 +8,7 @@ use crate::cpu_parallel::{self, Outputs};
 use crate::error::{Error, Result};
 use crate::sample;
 use wgpu_activations::verify::{self, OpOperands as Operands, OpOutputs};
-use wgpu_activations::{Activation, Gpu, HostInputs, Op, OpTensors, Tensor};
+use wgpu_activations::{Activation, DType, Gpu, HostInputs, Op, OpTensors, Tensor};
 
 /// Row length of the fused bias ops' `[rows, cols]` operands (a typical
 /// hidden width); a size under it is one row.
@@ -126,8 +126,12 @@ impl BenchOp {
     pub fn bytes(self, elements: usize) -> u64 {
         let n = elements as u64;
         let op = self.op();
-        // Read `x` and/or `dy`, write `y` or `dx` (in place: read and write `x`).
-        let streams = u64::from(op.reads_x()) + u64::from(op.is_backward()) + 1;
+        // Read `x` (or the saved `y` or `z`) and/or `dy`, write `y` or `dx`
+        // (in place: read and write `x`), and `z` where the op saves it.
+        let streams = u64::from(op.reads_x() || op.reads_preactivation())
+            + u64::from(op.is_backward())
+            + 1
+            + u64::from(op.writes_preactivation());
         let mask = if op.reads_mask() || op.writes_mask() {
             n.div_ceil(32) * 4
         } else {
@@ -156,6 +160,9 @@ pub struct HostWorkload {
     host: HostInputs,
     /// The mask a backward op reads (the reference's), else empty.
     saved_mask: Vec<u32>,
+    /// The pre-activation or output a backward op reads (the reference's),
+    /// else empty.
+    saved_values: Vec<f32>,
     cpu_outputs: Outputs,
     /// Half the op's bytes (rounded up to whole f32s), and where they are
     /// copied to.
@@ -196,6 +203,13 @@ impl HostWorkload {
         } else {
             Vec::new()
         };
+        let saved_values = if reference.reads_preactivation() {
+            host.saved_preactivation_in(reference, DType::F32)
+        } else if reference.reads_output() {
+            host.saved_output_in(reference, DType::F32)
+        } else {
+            Vec::new()
+        };
         let copy_bytes = host_copy_bytes(op.bytes(elements));
         Ok(Self {
             op,
@@ -203,6 +217,7 @@ impl HostWorkload {
             cpu_outputs: Outputs::new(reference, &host),
             host,
             saved_mask,
+            saved_values,
             // Non-zero, so the pages are really allocated before timing.
             copy_source: vec![1; copy_bytes],
             copy_destination: vec![1; copy_bytes],
@@ -229,6 +244,7 @@ impl HostWorkload {
             self.op.op(),
             &self.host,
             &self.saved_mask,
+            &self.saved_values,
             &mut self.cpu_outputs,
             threads,
         );
@@ -372,8 +388,12 @@ impl Workload {
     pub fn round_trip_repeated(&mut self) -> Result<Duration> {
         let op = self.op.op();
         let started = Instant::now();
-        self.resident
-            .write(op, &self.host.host, &self.host.saved_mask)?;
+        self.resident.write(
+            op,
+            &self.host.host,
+            &self.host.saved_mask,
+            &self.host.saved_values,
+        )?;
         let mut encoder = self
             .gpu
             .device()

@@ -126,7 +126,7 @@ impl<R: Rule> Kernel for Backward<'_, R> {
     }
 }
 
-/// `dx = rule.backward(rule.bit(x), dy)`.
+/// `dx = rule.gradient(x, dy)`.
 pub(super) struct BackwardFromInput<'a, R> {
     pub rule: R,
     pub dy: &'a [f32],
@@ -139,7 +139,7 @@ impl<R: Rule> Kernel for BackwardFromInput<'_, R> {
     fn run(self) {
         let rule = self.rule;
         for ((out, &d), &v) in self.dx.iter_mut().zip(self.dy).zip(self.x) {
-            *out = rule.backward(rule.bit(v), d);
+            *out = rule.gradient(v, d);
         }
     }
 }

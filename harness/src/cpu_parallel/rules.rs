@@ -3,7 +3,8 @@
 //!
 //! [`cpu`]: wgpu_activations::cpu
 
-use wgpu_activations::cpu::CANONICAL_NAN_BITS;
+use wgpu_activations::cpu::{self, CANONICAL_NAN_BITS, Subnormals};
+use wgpu_activations::{Activation, DType};
 
 /// Bits per mask word.
 pub(super) const WORD: usize = 32;
@@ -16,6 +17,12 @@ pub(super) trait Rule: Copy + Send + Sync {
     /// The mask bit: whether the derivative passes `dy`.
     fn bit(self, x: f32) -> bool;
     fn backward(self, bit: bool, dy: f32) -> f32;
+    /// `dx` from the forward's input: the mask bit's rule, or a smooth
+    /// activation's derivative.
+    #[inline(always)]
+    fn gradient(self, x: f32, dy: f32) -> f32 {
+        self.backward(self.bit(x), dy)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -24,6 +31,11 @@ pub(super) struct Relu;
 pub(super) struct Leaky(pub(super) f32);
 #[derive(Clone, Copy)]
 pub(super) struct Clipped(pub(super) f32);
+/// A smooth activation: the reference's own element functions (f64, then
+/// rounded), which no f32 loop matches bit for bit; they run in parallel
+/// but not vectorised.
+#[derive(Clone, Copy)]
+pub(super) struct Smooth(pub(super) Activation);
 
 impl Rule for Relu {
     #[inline(always)]
@@ -90,6 +102,23 @@ impl Rule for Clipped {
     }
 }
 
+impl Rule for Smooth {
+    #[inline(always)]
+    fn forward(self, x: f32) -> f32 {
+        cpu::activate(self.0, x)
+    }
+    fn bit(self, _: f32) -> bool {
+        unreachable!("{} saves no mask", self.0)
+    }
+    fn backward(self, _: bool, _: f32) -> f32 {
+        unreachable!("{} saves no mask", self.0)
+    }
+    #[inline(always)]
+    fn gradient(self, x: f32, dy: f32) -> f32 {
+        cpu::gradient_in(self.0, x, dy, DType::F32, Subnormals::Preserve)
+    }
+}
+
 /// Binds `$rule` to the [`Rule`] of `$activation` and evaluates `$body`
 /// with it: one monomorphised loop per activation.
 macro_rules! with_rule {
@@ -105,6 +134,10 @@ macro_rules! with_rule {
             }
             wgpu_activations::Activation::ClippedRelu { cap } => {
                 let $rule = $crate::cpu_parallel::rules::Clipped(cap);
+                $body
+            }
+            smooth => {
+                let $rule = $crate::cpu_parallel::rules::Smooth(smooth);
                 $body
             }
         }

@@ -5,6 +5,7 @@ use super::kernels::on_arch;
 use super::*;
 use crate::sample;
 use pulp::Arch;
+use wgpu_activations::DType;
 use wgpu_activations::cpu::{SPECIAL_BITS, Subnormals};
 
 /// 0, 1, around a word, primes, and around and past [`CHUNK`] (so the
@@ -129,15 +130,20 @@ fn assert_op_matches(op: Op, inputs: &HostInputs, at: &str) {
     } else {
         Vec::new()
     };
+    let saved_values = if op.reads_output() {
+        inputs.saved_output_in(op, DType::F32)
+    } else {
+        inputs.saved_preactivation_in(op, DType::F32)
+    };
     for threads in threads() {
         let at = format!("{op}, {at}, {threads} threads");
         let mut outputs = Outputs::new(op, inputs);
         // Stale outputs are overwritten, mask bits past the end cleared.
         outputs.mask.fill(u32::MAX);
         outputs.db.fill(f32::NAN);
-        run(op, inputs, &saved, &mut outputs, threads);
+        run(op, inputs, &saved, &saved_values, &mut outputs, threads);
         // Twice: the in-place op runs on its own output, the pools are reused.
-        run(op, inputs, &saved, &mut outputs, threads);
+        run(op, inputs, &saved, &saved_values, &mut outputs, threads);
         assert_same(&outputs.values, &expected.values, &at);
         assert_eq!(
             Some(&outputs.mask).filter(|_| op.writes_mask()),
