@@ -226,7 +226,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     ];
     let mut mismatches = 0;
     for (op, values, mask, db) in results {
-        let outputs = OpOutputs { values, mask, db };
+        let outputs = OpOutputs {
+            values,
+            mask,
+            db,
+            preactivation: None,
+        };
         let comparison = verify::compare(op, &inputs, &outputs)?;
         println!(
             "{op} over [{ROWS}, {COLS}]: {} mismatches against the CPU reference",

@@ -17,7 +17,7 @@ use wgpu_activations::{
 
 use crate::common::sample::{self, SPECIAL_BITS};
 use crate::common::{
-    DbComparison, activations, assert_agrees, assert_db_within_bound, compare_db, gpu,
+    DbComparison, assert_agrees, assert_db_within_bound, compare_db, gpu, relu_family,
 };
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
@@ -159,7 +159,7 @@ fn check(gpu: &Gpu, activation: Activation, case: &Case, what: &str) -> DbCompar
 fn bias_backward_matches_reference_at_every_shape() {
     let Some(gpu) = gpu() else { return };
     let (mut nan, mut infinite) = (0, 0);
-    for (a, activation) in activations().into_iter().enumerate() {
+    for (a, activation) in relu_family().into_iter().enumerate() {
         for (s, &shape) in SHAPES.iter().enumerate() {
             let seed = (a * 100 + s) as u64 * 3;
             let comparison = check(
@@ -253,7 +253,7 @@ fn error_bound_holds_and_is_not_vacuous() {
     let Some(gpu) = gpu() else { return };
     let shape = [1000, 257];
     let rows = shape[0];
-    for activation in activations() {
+    for activation in relu_family() {
         let case = Case::well_behaved(activation, shape, 10);
         let (dx, db) = run(&gpu, activation, &case, &case.mask);
         assert_agrees("dx", &case.dy, &dx, &case.dx, &case.dx_flushed);
@@ -306,7 +306,7 @@ fn error_bound_holds_and_is_not_vacuous() {
 #[test]
 fn zero_rows_give_a_zero_bias_gradient() {
     let Some(gpu) = gpu() else { return };
-    for activation in activations() {
+    for activation in relu_family() {
         let dy = Tensor::uninit(&gpu, &[0, 5]).unwrap();
         let mask = Mask::from_words(&gpu, &[], 0).unwrap();
         let (dx, db) = gpu
@@ -340,7 +340,7 @@ fn zero_rows_give_a_zero_bias_gradient() {
 #[test]
 fn garbage_in_the_masks_unused_bits_never_leaks() {
     let Some(gpu) = gpu() else { return };
-    for activation in activations() {
+    for activation in relu_family() {
         // 1, 15 and 231 elements: each ends inside its last mask word.
         for (s, shape) in [[1usize, 1], [3, 5], [7, 33]].into_iter().enumerate() {
             let len = shape[0] * shape[1];

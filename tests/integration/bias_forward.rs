@@ -13,9 +13,8 @@ use wgpu_activations::{Activation, Error, Gpu, GpuOptions, Mask, Tensor};
 
 use crate::common::sample;
 use crate::common::{
-    BiasRefs, NARROW, activations, assert_agrees, assert_bit_exact, assert_mask_within_flush,
-    assert_unchanged, bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at,
-    special_value_grid,
+    BiasRefs, NARROW, assert_agrees, assert_bit_exact, assert_mask_within_flush, assert_unchanged,
+    bias_values, gpu, gpu_with_options, gpu_with_shape, grid_at, relu_family, special_value_grid,
 };
 
 /// `[rows, cols]` shapes every activation is tested at: one element, one long
@@ -96,7 +95,7 @@ fn check_forward(
 #[test]
 fn bias_forward_matches_reference_at_every_shape() {
     let Some(gpu) = gpu() else { return };
-    for (a, activation) in activations().into_iter().enumerate() {
+    for (a, activation) in relu_family().into_iter().enumerate() {
         for (s, &shape) in SHAPES.iter().enumerate() {
             let [rows, cols] = shape;
             let seed = (a * 100 + s) as u64;
@@ -130,7 +129,7 @@ fn bias_from_storage_and_from_uniform_agree_with_the_reference() {
             let [rows, cols] = shape;
             let x = sample::activations(rows * cols, 900 + s as u64);
             let b = bias_values(cols, 950 + s as u64);
-            for activation in Activation::examples() {
+            for activation in relu_family() {
                 check_forward(&gpu, activation, &x, &b, shape);
             }
         }
@@ -156,9 +155,7 @@ fn bias_forward_past_one_dispatch_dimension() {
     let b = bias_values(cols, 22);
     // The parameterised examples only (not plain relu), to keep the runtime
     // sane: the uniform reaches the far workgroups too.
-    let parameterised = Activation::examples()
-        .into_iter()
-        .filter(|&a| a != Activation::Relu);
+    let parameterised = relu_family().into_iter().filter(|&a| a != Activation::Relu);
     for activation in parameterised {
         check_forward(&gpu, activation, &x, &b, [rows, cols]);
     }
@@ -168,7 +165,7 @@ fn bias_forward_past_one_dispatch_dimension() {
 fn every_special_value_plus_every_special_bias() {
     let Some(gpu) = gpu() else { return };
     let (x, specials, n) = special_value_grid();
-    for activation in activations() {
+    for activation in relu_family() {
         let flushed = check_forward(&gpu, activation, &x, &specials, [n, n]);
         eprintln!("{activation}: {flushed} of {} elements flushed", 3 * n * n);
     }

@@ -107,7 +107,7 @@ fn the_fused_backward_agrees_in_every_tiling() {
                 dy: sample::activations(rows * cols, cols as u64 + 1),
                 bias: biases().into_iter().cycle().take(cols).collect(),
             };
-            for activation in Activation::examples() {
+            for activation in crate::common::relu_family() {
                 let op = Op::BiasBackward(activation);
                 assert_op_agrees(&gpu, op, &inputs, dtype, &format!("[{rows}, {cols}]"));
             }
@@ -149,7 +149,7 @@ fn a_bias_of_the_datas_type_is_the_f32_bias_of_its_values() {
         let x = Tensor::from_f32_as(&gpu, &x_data, &[512, cols], dtype).unwrap();
         let b16 = Tensor::from_f32_as(&gpu, &bias_data, &[cols], dtype).unwrap();
         let b32 = Tensor::from_slice(&gpu, &bias_data).unwrap();
-        for activation in Activation::examples() {
+        for activation in crate::common::relu_family() {
             let (y16, mask16) = gpu.bias_activation_with_mask(activation, &x, &b16).unwrap();
             let (y32, mask32) = gpu.bias_activation_with_mask(activation, &x, &b32).unwrap();
             let y = y16.download().unwrap();
@@ -384,18 +384,23 @@ fn odd_16_bit_views_run_every_op() {
         .rounded_to(dtype);
         for op in Op::all() {
             // Every operand a view of its own guarded buffer.
-            let buffers: Vec<wgpu::Buffer> = (0..3)
+            let buffers: Vec<wgpu::Buffer> = (0..4)
                 .map(|_| caller_buffer_of(&gpu, FULL, &vec![guard; (4 * alignment / 4) as usize]))
                 .collect();
             let view = |i: usize| {
                 Tensor::from_buffer_of(&gpu, &buffers[i], alignment, &shape, dtype).unwrap()
             };
-            let (x, dy, out) = (view(0), view(1), view(2));
-            x.write(&inputs.x).unwrap();
+            let (x, dy, out, z) = (view(0), view(1), view(2), view(3));
+            if op.reads_output() {
+                x.write(&inputs.saved_output_in(op, dtype)).unwrap();
+            } else {
+                x.write(&inputs.x).unwrap();
+            }
             dy.write(&inputs.dy).unwrap();
+            z.write(&inputs.saved_preactivation_in(op, dtype)).unwrap();
             let bias = Tensor::from_slice(&gpu, &inputs.bias).unwrap();
-            let saved = inputs.saved_mask_in(op, dtype);
             let mask = if op.reads_mask() {
+                let saved = inputs.saved_mask_in(op, dtype);
                 wgpu_activations::Mask::from_words(&gpu, &saved, len).unwrap()
             } else {
                 wgpu_activations::Mask::uninit(&gpu, len).unwrap()
@@ -411,6 +416,7 @@ fn odd_16_bit_views_run_every_op() {
                 y: (!op.is_backward() && op != Op::ReluForwardInPlace).then_some(&out),
                 dx: op.is_backward().then_some(&out),
                 db: op.writes_bias_gradient().then_some(&db),
+                z: (op.reads_preactivation() || op.writes_preactivation()).then_some(&z),
             };
             let mut encoder = gpu.device().create_command_encoder(&Default::default());
             gpu.record_op(&mut encoder, op, &tensors).unwrap();
@@ -424,6 +430,7 @@ fn odd_16_bit_views_run_every_op() {
                 values: values.download().unwrap(),
                 mask: op.writes_mask().then(|| mask.download().unwrap()),
                 db: op.writes_bias_gradient().then(|| db.download().unwrap()),
+                preactivation: op.writes_preactivation().then(|| z.download().unwrap()),
             };
             let comparison = verify::compare_in(op, &inputs, &outputs, dtype).unwrap();
             assert!(
@@ -842,6 +849,7 @@ fn prepared_16_bit_ops_on_views_create_nothing_per_frame() {
                 values: y.download().unwrap(),
                 mask: Some(mask.download().unwrap()),
                 db: None,
+                preactivation: None,
             };
             let op = Op::BiasForwardWithMask(activation);
             let comparison = verify::compare_in(op, &inputs, &outputs, dtype).unwrap();
@@ -854,6 +862,7 @@ fn prepared_16_bit_ops_on_views_create_nothing_per_frame() {
                 values: dx.download().unwrap(),
                 mask: None,
                 db: Some(db.download().unwrap()),
+                preactivation: None,
             };
             let op = Op::BiasBackward(activation);
             let comparison = verify::compare_in(op, &inputs, &backward_outputs, dtype).unwrap();

@@ -31,6 +31,7 @@ mod properties;
 mod relu_family;
 mod relu_forward;
 mod shaders;
+mod smooth;
 mod split;
 mod transfers;
 mod views;

@@ -50,8 +50,12 @@ impl fmt::Display for Step {
 /// `example` (an entry of [`Activation::examples`]) with a random legal
 /// parameter: its own, one of the edge cases the other tests use (zero,
 /// negative, subnormal) or an arbitrary value, whatever the variant (the
-/// illegal ones for it are drawn again).
+/// illegal ones for it are drawn again); a smooth one as it is.
 fn vary_parameter(example: Activation, rng: &mut ChaCha8Rng) -> Activation {
+    // A smooth activation's bound is measured at its example's parameters.
+    if example.is_smooth() {
+        return example;
+    }
     loop {
         let parameter = match rng.random_range(0..6) {
             0 => example.parameter(),
@@ -272,6 +276,11 @@ struct Prepared {
     mask: Option<Mask>,
     output: Option<Tensor>,
     db: Option<Tensor>,
+    /// The pre-activation the op writes, or reads (the reference's).
+    z: Option<Tensor>,
+    /// The output a backward op from `y` reads (the reference's), in `x`'s
+    /// operand role.
+    saved_y: Option<Tensor>,
 }
 
 impl Prepared {
@@ -279,13 +288,19 @@ impl Prepared {
         let output = self.output.as_ref();
         let backward = self.op.is_backward();
         OpTensors {
-            x: Some(self.in_place.as_ref().unwrap_or(x)),
+            x: Some(
+                self.in_place
+                    .as_ref()
+                    .or(self.saved_y.as_ref())
+                    .unwrap_or(x),
+            ),
             dy: self.dy.as_ref(),
             bias: self.bias.as_ref(),
             mask: self.mask.as_ref(),
             y: output.filter(|_| !backward),
             dx: output.filter(|_| backward),
             db: self.db.as_ref(),
+            z: self.z.as_ref(),
         }
     }
 }
@@ -494,7 +509,16 @@ impl<'g> Stress<'g> {
             _ => None,
         };
         let db = prepared.db.as_ref().map(|db| self.fetch(what, db));
-        Outputs { values, mask, db }
+        let preactivation = match &prepared.z {
+            Some(z) if prepared.op.writes_preactivation() => Some(self.fetch(what, z)),
+            _ => None,
+        };
+        Outputs {
+            values,
+            mask,
+            db,
+            preactivation,
+        }
     }
 
     /// With `verify`, compares `outputs` with the reference and panics on
@@ -565,6 +589,7 @@ impl<'g> Stress<'g> {
                         values,
                         mask: Some(words.clone()),
                         db: None,
+                        preactivation: None,
                     };
                     self.check(
                         &format!("{what}: forward {forward}"),
@@ -613,6 +638,17 @@ impl<'g> Stress<'g> {
         let db = op
             .writes_bias_gradient()
             .then(|| ok(what, Tensor::uninit(self.gpu, &[cols])));
+        let z = if op.reads_preactivation() {
+            let z = inputs.saved_preactivation_in(op, wgpu_activations::DType::F32);
+            Some(self.upload(&z, &shape))
+        } else {
+            op.writes_preactivation()
+                .then(|| ok(what, Tensor::uninit(self.gpu, &shape)))
+        };
+        let saved_y = op.reads_output().then(|| {
+            let y = inputs.saved_output_in(op, wgpu_activations::DType::F32);
+            self.upload(&y, &shape)
+        });
         Prepared {
             op,
             inputs,
@@ -622,6 +658,8 @@ impl<'g> Stress<'g> {
             mask,
             output,
             db,
+            z,
+            saved_y,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Every convenience form, chained through the GPU's own masks.
 
-use super::strategies::{Bits, activation, floats, fused, value};
+use super::strategies::{Bits, floats, fused, mask_activation, value};
 use super::*;
 
 #[test]
@@ -8,7 +8,7 @@ fn every_convenience_form_in_a_chain() {
     run_cases(
         "every_convenience_form_in_a_chain",
         CONVENIENCE_CASES,
-        (activation(), fused((value(), value()), true)),
+        (mask_activation(), fused((value(), value()), true)),
         |gpu, (activation, case)| {
             let shape = case.shape();
             let [rows, cols] = shape;

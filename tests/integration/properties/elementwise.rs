@@ -2,7 +2,7 @@
 //! backward from a mask and from the input, each case recorded into one
 //! `Batch`.
 
-use super::strategies::{Bits, activation, floats, value, vectors};
+use super::strategies::{Bits, floats, mask_activation, value, vectors};
 use super::*;
 
 #[test]
@@ -42,7 +42,7 @@ fn activation_with_and_without_mask() {
     run_cases(
         "activation_with_and_without_mask",
         FORWARD_CASES,
-        (activation(), vectors(value())),
+        (mask_activation(), vectors(value())),
         |gpu, (activation, x)| {
             let x = floats(&x);
             let len = x.len();
@@ -88,7 +88,7 @@ fn activation_backward_from_mask_and_from_input() {
     run_cases(
         "activation_backward_from_mask_and_from_input",
         BACKWARD_CASES,
-        (activation(), vectors((value(), value())), any::<u32>()),
+        (mask_activation(), vectors((value(), value())), any::<u32>()),
         |gpu, (activation, pairs, garbage)| {
             let (x, dy): (Vec<Bits>, Vec<Bits>) = pairs.into_iter().unzip();
             let (x, dy) = (floats(&x), floats(&dy));

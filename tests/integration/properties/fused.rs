@@ -2,7 +2,7 @@
 //! without mask, and its backward (`dx` and `db`), each case recorded into
 //! one `Batch`.
 
-use super::strategies::{Bits, activation, floats, fused, value};
+use super::strategies::{Bits, floats, fused, mask_activation, value};
 use super::*;
 
 #[test]
@@ -48,7 +48,7 @@ fn bias_activation_with_and_without_mask() {
     run_cases(
         "bias_activation_with_and_without_mask",
         BIAS_FORWARD_CASES,
-        (activation(), fused(value(), true), any::<bool>()),
+        (mask_activation(), fused(value(), true), any::<bool>()),
         |gpu, (activation, case, other_reader)| {
             let gpu = &if other_reader {
                 other_bias_reader(gpu)
@@ -107,7 +107,7 @@ fn bias_activation_backward_dx_and_db() {
         "bias_activation_backward_dx_and_db",
         BIAS_BACKWARD_CASES,
         (
-            activation(),
+            mask_activation(),
             fused((value(), any::<bool>()), false),
             any::<u32>(),
         ),

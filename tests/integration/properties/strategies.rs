@@ -223,12 +223,26 @@ fn cap() -> impl Strategy<Value = f32> {
 }
 
 /// Every variant of [`Activation`] (one per entry of
-/// [`Activation::examples`]) with a legal parameter, drawn from the slope
-/// and cap cases whatever the variant, so a new variant needs no edit here.
+/// [`Activation::examples`]): the ReLU family's with a legal parameter
+/// drawn from the slope and cap cases whatever the variant, so a new
+/// variant needs no edit here; the smooth ones with their example's
+/// parameters, the ones whose bound `accuracy` measures.
 pub(super) fn activation() -> impl Strategy<Value = Activation> {
     (select(Activation::examples()), prop_oneof![slope(), cap()])
-        .prop_map(|(example, parameter)| example.with_parameter(parameter))
+        .prop_map(|(example, parameter)| {
+            if example.is_smooth() {
+                example
+            } else {
+                example.with_parameter(parameter)
+            }
+        })
         .prop_filter("a legal parameter", |a| a.validate().is_ok())
+}
+
+/// [`activation`] of the ReLU family alone: the activations that save a
+/// mask, for the properties of the mask ops.
+pub(super) fn mask_activation() -> impl Strategy<Value = Activation> {
+    activation().prop_filter("saves a mask", |a| !a.is_smooth())
 }
 
 /// A `[rows, cols]` operand of the fused ops: `rows` of `cols` elements each,

@@ -24,9 +24,9 @@ use wgpu_activations::{Activation, Error, Gpu, Mask, Op, Tensor, bias_gradient_e
 
 use crate::common::recorded::{check_elementwise_recorded, check_fused_recorded};
 use crate::common::{
-    activations, assert_agrees, assert_bit_exact, assert_db_within_bound, assert_mask_exact,
-    assert_mask_within_flush, backward_refs, bias_values, bits, forward_refs, gpu, sample,
-    small_binding_gpu,
+    assert_agrees, assert_bit_exact, assert_db_within_bound, assert_mask_exact,
+    assert_mask_within_flush, backward_refs, bias_values, bits, forward_refs, gpu, relu_family,
+    sample, small_binding_gpu,
 };
 
 /// The small devices' storage binding, in bytes.
@@ -73,7 +73,7 @@ fn check_owned_elementwise(gpu: &Gpu, len: usize, seed: u64) {
         &in_place.download().unwrap(),
         &relu,
     );
-    for activation in activations() {
+    for activation in relu_family() {
         let what = format!("{what}, {activation}");
         let (exact, flushed) = forward_refs(activation, &x_data);
         let y = gpu.activation(activation, &x).unwrap().download().unwrap();
@@ -250,7 +250,7 @@ fn elementwise_ops_over_several_segments() {
 fn elementwise_ops_over_several_segments_on_views() {
     let Some(gpu) = small_gpu() else { return };
     for (case, &len) in LENGTHS.iter().enumerate() {
-        check_elementwise_recorded(&gpu, &activations(), len, case);
+        check_elementwise_recorded(&gpu, &relu_family(), len, case);
     }
 }
 
@@ -270,7 +270,7 @@ const FUSED_SHAPES: &[[usize; 2]] = &[
 fn fused_ops_over_several_segments_and_row_groups() {
     let Some(gpu) = small_gpu() else { return };
     for &shape in FUSED_SHAPES {
-        check_owned_fused(&gpu, &activations(), shape, true);
+        check_owned_fused(&gpu, &relu_family(), shape, true);
     }
 }
 

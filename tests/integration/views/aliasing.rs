@@ -222,6 +222,7 @@ fn disjoint_writable_views_of_one_buffer_work() {
         values: yv.download().unwrap(),
         mask: Some(mask_out.download().unwrap()),
         db: None,
+        preactivation: None,
     };
     let comparison =
         verify::compare(Op::BiasForwardWithMask(activation), &inputs, &forward_out).unwrap();
@@ -234,6 +235,7 @@ fn disjoint_writable_views_of_one_buffer_work() {
         values: dx.download().unwrap(),
         mask: None,
         db: Some(db.download().unwrap()),
+        preactivation: None,
     };
     let comparison = verify::compare(Op::BiasBackward(activation), &inputs, &backward_out).unwrap();
     assert!(

@@ -30,9 +30,9 @@ use crate::common::recorded::{
     ElementwiseInputs, FusedInputs, check_elementwise_recorded, check_fused_recorded,
 };
 use crate::common::{
-    ArenaLayout, BiasRefs, FULL, GUARD, activations, assert_agrees, assert_bit_exact,
-    assert_db_within_bound, assert_mask_exact, assert_mask_within_flush, backward_refs,
-    bias_values, bits, finish_read, forward_refs, gpu, read_words, record_read, sample, trailing,
+    ArenaLayout, BiasRefs, FULL, GUARD, assert_agrees, assert_bit_exact, assert_db_within_bound,
+    assert_mask_exact, assert_mask_within_flush, backward_refs, bias_values, bits, finish_read,
+    forward_refs, gpu, read_words, record_read, relu_family, sample, trailing,
 };
 
 /// Element counts of the element-wise ops: empty, within one vector,
@@ -74,7 +74,7 @@ fn check_elementwise_convenience(gpu: &Gpu, len: usize, case: usize) {
     let what = format!("convenience, {len} elements");
     let inputs = ElementwiseInputs::new(
         gpu,
-        &activations(),
+        &relu_family(),
         len,
         case as u64 * 10 + 5,
         FULL,
@@ -114,7 +114,7 @@ fn check_elementwise_convenience(gpu: &Gpu, len: usize, case: usize) {
         &relu_ref,
     );
 
-    for (a, activation) in activations().into_iter().enumerate() {
+    for (a, activation) in relu_family().into_iter().enumerate() {
         let what = format!("{what}, {activation}");
         let (exact, flushed) = forward_refs(activation, x_data);
         let y = gpu.activation(activation, &x).unwrap().download().unwrap();
@@ -180,9 +180,9 @@ fn check_elementwise_convenience(gpu: &Gpu, len: usize, case: usize) {
 #[test]
 fn elementwise_ops_recorded_on_views() {
     let Some(gpu) = gpu() else { return };
-    assert!(crate::common::activations().len() >= 3);
+    assert!(crate::common::relu_family().len() >= 3);
     for (case, &len) in LENGTHS.iter().enumerate() {
-        check_elementwise_recorded(&gpu, &activations(), len, case);
+        check_elementwise_recorded(&gpu, &relu_family(), len, case);
     }
 }
 
@@ -200,7 +200,7 @@ fn check_fused_convenience(gpu: &Gpu, shape: [usize; 2], case: usize) {
     let what = format!("convenience, {rows}x{cols}");
     let inputs = FusedInputs::new(
         gpu,
-        &activations(),
+        &relu_family(),
         shape,
         2000 + case as u64 * 10,
         FULL,
@@ -217,7 +217,7 @@ fn check_fused_convenience(gpu: &Gpu, shape: [usize; 2], case: usize) {
         &exact,
         &flushed,
     );
-    for (a, activation) in activations().into_iter().enumerate() {
+    for (a, activation) in relu_family().into_iter().enumerate() {
         let what = format!("{what}, {activation}");
         let refs = &inputs.refs[a];
         let y = gpu.bias_activation(activation, &x, &b).unwrap();
@@ -274,7 +274,7 @@ fn check_fused_convenience(gpu: &Gpu, shape: [usize; 2], case: usize) {
 fn fused_ops_recorded_on_views() {
     let Some(gpu) = gpu() else { return };
     for (case, &shape) in SHAPES.iter().enumerate() {
-        check_fused_recorded(&gpu, &activations(), shape, case);
+        check_fused_recorded(&gpu, &relu_family(), shape, case);
     }
 }
 
