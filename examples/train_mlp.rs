@@ -15,7 +15,9 @@
 //!   mask) and its backward (`dz` and the bias gradient `db`) run on the GPU
 //!   through [`Gpu::bias_activation_with_mask`] and
 //!   [`Gpu::bias_activation_backward`]; the mask stays on the GPU from
-//!   forward to backward;
+//!   forward to backward. GELU and SiLU, which save no mask, save the
+//!   pre-activation instead ([`Gpu::bias_activation_with_preactivation`],
+//!   [`Gpu::bias_activation_backward_from_preactivation`]);
 //! - the matrix products, the output layer, the loss and the weight updates
 //!   run on the CPU, in code shared by both runs.
 //!
@@ -47,8 +49,16 @@
 //!   visibly different trajectories. The curves are printed but not held to
 //!   the tolerance; the lock-step op checks must still pass.
 //!
-//! Everything runs for ReLU and for leaky ReLU (slope 0.01). In both regimes the loss must end below half its initial value. The
-//! example exits non-zero if any check fails.
+//! Everything runs for ReLU, leaky ReLU (slope 0.01), GELU and SiLU. In
+//! both regimes the loss must end below half its initial value. The example
+//! exits non-zero if any check fails.
+//!
+//! **GELU and SiLU** are smooth: the GPU's `y` and `dz` are within the
+//! activation's bound of the reference (`Op::tolerance`: 2 and 5 f32 ULP,
+//! 1 ULP of f16 or bf16), not bit-exact, so the lock step holds them to
+//! that bound and `db` to its error bound from the column sums of the GPU's
+//! own `dz`. Having no kink, they have no flip to amplify: their curves are
+//! held to the same tolerance as the ReLU family's.
 //!
 //! **Mixed precision**: the stable regime runs again with the activations
 //! (`z`, `y`, `dy`, `dz`) stored in f16 and in bf16, while the weights,
@@ -58,7 +68,8 @@
 //! 1e-3 for f16, 2 * 2^-8 for bf16, whose one-ulp rounding flips the
 //! trajectory can carry (see `tolerance`).
 //!
-//! A unit is dead when its mask bit is 0 for every point of the data set. A
+//! A unit is dead when its mask bit is 0 for every point of the data set
+//! (a smooth activation has no mask, and no dead units). A
 //! dead ReLU unit passes no gradient to its weights; a dead leaky unit still
 //! passes `slope * dy`, so it can come back. (A dead ReLU unit of the second
 //! layer can also come back when the first layer's outputs move; one of the
@@ -72,7 +83,11 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgpu_activations::{Activation, DType, Gpu, Mask, Tensor, bias_gradient_error_bound, cpu};
+use wgpu_activations::compare::{Tolerance, ulp_distance};
+use wgpu_activations::cpu::Subnormals;
+use wgpu_activations::{
+    Activation, DType, Gpu, Mask, Op, Saved, Tensor, bias_gradient_error_bound, cpu,
+};
 
 /// Points per class; the data set has twice as many.
 const POINTS_PER_CLASS: usize = 256;
@@ -155,7 +170,12 @@ fn run() -> Result<(), Box<dyn Error>> {
         "tolerance (stable regime): |loss_gpu - loss_cpu| <= {RELATIVE_TOLERANCE:e} * max(1, loss_cpu) at every step\n"
     );
 
-    let activations = [Activation::Relu, Activation::LeakyRelu { slope: 0.01 }];
+    let activations = [
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.01 },
+        Activation::Gelu,
+        Activation::Silu,
+    ];
     let mut failures = Vec::new();
     let mut dead = Vec::new();
     let mut f32_losses = Vec::new();
@@ -213,6 +233,9 @@ fn run() -> Result<(), Box<dyn Error>> {
         "regime", "activation", "layer", "at init", "GPU run", "CPU run"
     );
     for (regime, act, on_gpu, on_cpu) in &dead {
+        if act.saves() != Saved::Mask {
+            continue;
+        }
         for (layer, &units) in HIDDEN.iter().enumerate() {
             println!(
                 "{:<11} {:<17} {:>5} {:>12} {:>12} {:>12}",
@@ -341,27 +364,35 @@ fn fraction(count: usize, of: usize) -> String {
 /// Fused bias-add + activation, forward and backward, on row-major
 /// `[rows, cols]` matrices.
 trait Backend {
-    /// Where the forward pass keeps its mask for the backward pass.
-    type Mask;
+    /// What the forward pass keeps for the backward pass: the mask, or a
+    /// smooth activation's pre-activation.
+    type Saved;
 
-    /// `y = act(z + b)` and the mask of `z + b`.
+    /// `y = act(z + b)`, and the mask of `z + b` or `z + b` itself.
     fn forward(
         &self,
         act: Activation,
         z: &Matrix,
         b: &[f32],
-    ) -> wgpu_activations::Result<(Matrix, Self::Mask)>;
+    ) -> wgpu_activations::Result<(Matrix, Self::Saved)>;
 
-    /// `dz` and the bias gradient `db` from `dy` and the forward mask.
+    /// `dz` and the bias gradient `db` from `dy` and what the forward saved.
     fn backward(
         &self,
         act: Activation,
         dy: &Matrix,
-        mask: &Self::Mask,
+        saved: &Self::Saved,
     ) -> wgpu_activations::Result<(Matrix, Vec<f32>)>;
 
-    /// The packed mask words, for counting dead units.
-    fn mask_words(&self, mask: &Self::Mask) -> wgpu_activations::Result<Vec<u32>>;
+    /// The packed mask words, for counting dead units; `None` for a smooth
+    /// activation, which has no mask.
+    fn mask_words(&self, saved: &Self::Saved) -> wgpu_activations::Result<Option<Vec<u32>>>;
+}
+
+/// What a forward pass saves, on either backend.
+enum Saving<M, Z> {
+    Mask(M),
+    Preactivation(Z),
 }
 
 /// The activations on the GPU, each op checked in lock step against the CPU
@@ -374,12 +405,14 @@ struct GpuBackend {
     lockstep: RefCell<Lockstep>,
 }
 
-/// The GPU mask, plus the reference's mask of the same `z + b` so that the
+/// What the GPU saved, plus the reference's of the same `z + b` so that the
 /// backward check can compute the expected `dz` independently of the GPU.
-struct GpuMask {
-    on_gpu: Mask,
-    reference: Vec<u32>,
+struct OnGpu<T, R> {
+    on_gpu: T,
+    reference: R,
 }
+
+type GpuSaved = Saving<OnGpu<Mask, Vec<u32>>, OnGpu<Tensor, Vec<f32>>>;
 
 impl GpuBackend {
     fn new(gpu: &Gpu, dtype: DType) -> Self {
@@ -397,58 +430,101 @@ fn rounded(values: &[f32], dtype: DType) -> Vec<f32> {
 }
 
 impl Backend for GpuBackend {
-    type Mask = GpuMask;
+    type Saved = GpuSaved;
 
     fn forward(
         &self,
         act: Activation,
         z: &Matrix,
         b: &[f32],
-    ) -> wgpu_activations::Result<(Matrix, GpuMask)> {
+    ) -> wgpu_activations::Result<(Matrix, GpuSaved)> {
         // The pre-activation in the activations' type (rounded on upload),
         // the bias f32: the mixed-precision layout.
         let z_tensor = Tensor::from_f32_as(&self.gpu, &z.data, &[z.rows, z.cols], self.dtype)?;
         let b_tensor = Tensor::from_slice(&self.gpu, b)?;
-        let (y, on_gpu) = self
-            .gpu
-            .bias_activation_with_mask(act, &z_tensor, &b_tensor)?;
+        let z_values = rounded(&z.data, self.dtype);
         // Why download y: the next layer's matrix product runs on the CPU.
-        // The mask stays where the backward kernel will read it.
-        let y = y.download()?;
-
-        let (expected, reference) =
-            cpu::bias_forward_with_mask_in(act, &rounded(&z.data, self.dtype), b, self.dtype);
-        self.lockstep.borrow_mut().values(&y, &expected);
-        Ok((
-            Matrix::new(z.rows, z.cols, y),
-            GpuMask { on_gpu, reference },
-        ))
+        // What the backward reads stays where its kernel will read it.
+        let (y, saved, expected) = match act.saves() {
+            Saved::Mask => {
+                let (y, on_gpu) = self
+                    .gpu
+                    .bias_activation_with_mask(act, &z_tensor, &b_tensor)?;
+                let (expected, reference) =
+                    cpu::bias_forward_with_mask_in(act, &z_values, b, self.dtype);
+                let saved = Saving::Mask(OnGpu { on_gpu, reference });
+                (y.download()?, saved, expected)
+            }
+            Saved::Input => {
+                let (y, on_gpu) = self
+                    .gpu
+                    .bias_activation_with_preactivation(act, &z_tensor, &b_tensor)?;
+                let reference = cpu::bias_add_in(&z_values, b, self.dtype, Subnormals::Preserve);
+                let expected = reference
+                    .iter()
+                    .map(|&v| cpu::activate_in(act, v, self.dtype, Subnormals::Preserve))
+                    .collect();
+                let saved = Saving::Preactivation(OnGpu { on_gpu, reference });
+                (y.download()?, saved, expected)
+            }
+        };
+        let tolerance = Op::BiasForward(act).tolerance(self.dtype);
+        self.lockstep
+            .borrow_mut()
+            .values(&y, &expected, tolerance, self.dtype);
+        Ok((Matrix::new(z.rows, z.cols, y), saved))
     }
 
     fn backward(
         &self,
         act: Activation,
         dy: &Matrix,
-        mask: &GpuMask,
+        saved: &GpuSaved,
     ) -> wgpu_activations::Result<(Matrix, Vec<f32>)> {
         let dy_tensor = Tensor::from_f32_as(&self.gpu, &dy.data, &[dy.rows, dy.cols], self.dtype)?;
-        let (dz, db) = self
-            .gpu
-            .bias_activation_backward(act, &dy_tensor, &mask.on_gpu)?;
-        let (dz, db) = (dz.download()?, db.download()?);
-
         let dy_values = rounded(&dy.data, self.dtype);
-        let (expected_dz, _) =
-            cpu::bias_backward_in(act, &dy_values, &mask.reference, dy.cols, self.dtype);
+        let (dz, db, expected_dz, tolerance) = match saved {
+            Saving::Mask(mask) => {
+                let (dz, db) = self
+                    .gpu
+                    .bias_activation_backward(act, &dy_tensor, &mask.on_gpu)?;
+                let (expected_dz, _) =
+                    cpu::bias_backward_in(act, &dy_values, &mask.reference, dy.cols, self.dtype);
+                let tolerance = Op::BiasBackward(act).tolerance(self.dtype);
+                (dz, db, expected_dz, tolerance)
+            }
+            Saving::Preactivation(z) => {
+                let (dz, db) = self
+                    .gpu
+                    .bias_activation_backward_from_preactivation(act, &dy_tensor, &z.on_gpu)?;
+                let expected_dz = gradients(act, &z.reference, &dy_values, self.dtype);
+                let tolerance = Op::BiasBackwardFromPreactivation(act).tolerance(self.dtype);
+                (dz, db, expected_dz, tolerance)
+            }
+        };
+        let (dz, db) = (dz.download()?, db.download()?);
         let mut lockstep = self.lockstep.borrow_mut();
-        lockstep.values(&dz, &expected_dz);
-        lockstep.bias_gradient(&db, &expected_dz, dy.cols);
+        lockstep.values(&dz, &expected_dz, tolerance, self.dtype);
+        // `db` sums the GPU's own `dz` (the reference's, for the ReLU
+        // family, whose `dz` is bit-exact).
+        lockstep.bias_gradient(&db, &dz, dy.cols);
         Ok((Matrix::new(dy.rows, dy.cols, dz), db))
     }
 
-    fn mask_words(&self, mask: &GpuMask) -> wgpu_activations::Result<Vec<u32>> {
-        mask.on_gpu.download()
+    fn mask_words(&self, saved: &GpuSaved) -> wgpu_activations::Result<Option<Vec<u32>>> {
+        match saved {
+            Saving::Mask(mask) => mask.on_gpu.download().map(Some),
+            Saving::Preactivation(_) => Ok(None),
+        }
     }
+}
+
+/// `dz = dy * act'(z)` of every element, by the reference.
+fn gradients(act: Activation, z: &[f32], dy: &[f32], dtype: DType) -> Vec<f32> {
+    z.iter()
+        .zip(dy)
+        .map(|(&z, &d)| cpu::gradient_in(act, z, d, dtype, Subnormals::Preserve))
+        .collect()
 }
 
 /// The GPU run's op-by-op comparison with the CPU reference.
@@ -456,8 +532,11 @@ impl Backend for GpuBackend {
 struct Lockstep {
     /// `y` and `dz` outputs compared.
     outputs: usize,
-    /// Elements of them whose bits differ from the reference.
+    /// Elements of them beyond their tolerance: any bit for the ReLU
+    /// family, the bound in ULP for a smooth activation.
     mismatched: usize,
+    /// The largest distance in ULP of a smooth activation's elements.
+    worst_ulps: u64,
     /// Bias gradients compared.
     gradients: usize,
     /// Largest `|db - exact| / bias_gradient_error_bound` seen.
@@ -465,16 +544,22 @@ struct Lockstep {
 }
 
 impl Lockstep {
-    fn values(&mut self, got: &[f32], expected: &[f32]) {
+    fn values(&mut self, got: &[f32], expected: &[f32], tolerance: Tolerance, dtype: DType) {
         self.outputs += 1;
-        self.mismatched += got
-            .iter()
-            .zip(expected)
-            .filter(|(g, e)| g.to_bits() != e.to_bits())
-            .count();
+        for (g, e) in got.iter().zip(expected) {
+            let agrees = match tolerance {
+                Tolerance::Exact => g.to_bits() == e.to_bits(),
+                Tolerance::Ulps(ulps) => {
+                    let distance = ulp_distance(*g, *e, dtype);
+                    self.worst_ulps = self.worst_ulps.max(distance);
+                    g.is_finite() && distance <= u64::from(ulps)
+                }
+            };
+            self.mismatched += usize::from(!agrees);
+        }
     }
 
-    /// `db` against the f64 column sums of the reference `dx`.
+    /// `db` against the f64 column sums of `dx`.
     fn bias_gradient(&mut self, db: &[f32], expected_dx: &[f32], cols: usize) {
         self.gradients += 1;
         let rows = expected_dx.len() / cols;
@@ -495,16 +580,17 @@ impl Lockstep {
     /// Prints the summary and returns what failed.
     fn report(&self, what: &str) -> Vec<String> {
         println!(
-            "lock step: {} GPU outputs (y, dz) bit-compared, {} elements differ; {} bias gradients, worst error {:.1}% of the bound",
+            "lock step: {} GPU outputs (y, dz) compared, {} elements beyond their tolerance (largest distance {} ULP); {} bias gradients, worst error {:.1}% of the bound",
             self.outputs,
             self.mismatched,
+            self.worst_ulps,
             self.gradients,
             100.0 * self.worst_db_ratio
         );
         let mut failures = Vec::new();
         if self.mismatched > 0 {
             failures.push(format!(
-                "{what}: {} GPU output elements differ from the CPU reference",
+                "{what}: {} GPU output elements differ from the CPU reference beyond their tolerance",
                 self.mismatched
             ));
         }
@@ -525,32 +611,58 @@ struct CpuBackend {
 }
 
 impl Backend for CpuBackend {
-    type Mask = Vec<u32>;
+    type Saved = Saving<Vec<u32>, Vec<f32>>;
 
     fn forward(
         &self,
         act: Activation,
         z: &Matrix,
         b: &[f32],
-    ) -> wgpu_activations::Result<(Matrix, Vec<u32>)> {
+    ) -> wgpu_activations::Result<(Matrix, Self::Saved)> {
         let z_values = rounded(&z.data, self.dtype);
-        let (y, mask) = cpu::bias_forward_with_mask_in(act, &z_values, b, self.dtype);
-        Ok((Matrix::new(z.rows, z.cols, y), mask))
+        let (y, saved) = match act.saves() {
+            Saved::Mask => {
+                let (y, mask) = cpu::bias_forward_with_mask_in(act, &z_values, b, self.dtype);
+                (y, Saving::Mask(mask))
+            }
+            Saved::Input => {
+                let sums = cpu::bias_add_in(&z_values, b, self.dtype, Subnormals::Preserve);
+                let y = sums
+                    .iter()
+                    .map(|&v| cpu::activate_in(act, v, self.dtype, Subnormals::Preserve))
+                    .collect();
+                (y, Saving::Preactivation(sums))
+            }
+        };
+        Ok((Matrix::new(z.rows, z.cols, y), saved))
     }
 
     fn backward(
         &self,
         act: Activation,
         dy: &Matrix,
-        mask: &Vec<u32>,
+        saved: &Self::Saved,
     ) -> wgpu_activations::Result<(Matrix, Vec<f32>)> {
         let dy_values = rounded(&dy.data, self.dtype);
-        let (dz, db) = cpu::bias_backward_in(act, &dy_values, mask, dy.cols, self.dtype);
+        let (dz, db) = match saved {
+            Saving::Mask(mask) => cpu::bias_backward_in(act, &dy_values, mask, dy.cols, self.dtype),
+            Saving::Preactivation(z) => {
+                let dz = gradients(act, z, &dy_values, self.dtype);
+                let db = cpu::column_sums(&dz, dy.cols)
+                    .into_iter()
+                    .map(|sum| sum as f32)
+                    .collect();
+                (dz, db)
+            }
+        };
         Ok((Matrix::new(dy.rows, dy.cols, dz), db))
     }
 
-    fn mask_words(&self, mask: &Vec<u32>) -> wgpu_activations::Result<Vec<u32>> {
-        Ok(mask.clone())
+    fn mask_words(&self, saved: &Self::Saved) -> wgpu_activations::Result<Option<Vec<u32>>> {
+        Ok(match saved {
+            Saving::Mask(mask) => Some(mask.clone()),
+            Saving::Preactivation(_) => None,
+        })
     }
 }
 
@@ -606,16 +718,19 @@ fn train<B: Backend>(
     })
 }
 
-/// Units of each hidden layer whose mask bit is 0 for every row.
+/// Units of each hidden layer whose mask bit is 0 for every row (none
+/// without a mask).
 fn dead_units<B: Backend>(
     backend: &B,
-    pass: &Forward<B::Mask>,
+    pass: &Forward<B::Saved>,
 ) -> wgpu_activations::Result<Vec<usize>> {
-    pass.masks
+    pass.saved
         .iter()
         .zip(&pass.activations[1..])
-        .map(|(mask, y)| {
-            let words = backend.mask_words(mask)?;
+        .map(|(saved, y)| {
+            let Some(words) = backend.mask_words(saved)? else {
+                return Ok(0);
+            };
             Ok((0..y.cols)
                 .filter(|&c| (0..y.rows).all(|r| !cpu::mask_bit_at(&words, r * y.cols + c)))
                 .count())
@@ -677,8 +792,8 @@ struct Mlp {
 struct Forward<M> {
     /// The input, then each hidden layer's output.
     activations: Vec<Matrix>,
-    /// Each hidden layer's mask (on the GPU for the GPU backend).
-    masks: Vec<M>,
+    /// What each hidden layer saved (on the GPU for the GPU backend).
+    saved: Vec<M>,
     /// `[rows]` output logits.
     logits: Vec<f32>,
 }
@@ -703,17 +818,17 @@ impl Mlp {
         backend: &B,
         act: Activation,
         x: &Matrix,
-    ) -> wgpu_activations::Result<Forward<B::Mask>> {
+    ) -> wgpu_activations::Result<Forward<B::Saved>> {
         let mut activations = vec![x.clone()];
-        let mut masks = Vec::new();
+        let mut saved = Vec::new();
         for layer in &self.hidden {
             let z = activations
                 .last()
                 .expect("starts with the input")
                 .matmul(&layer.w);
-            let (y, mask) = backend.forward(act, &z, &layer.b)?;
+            let (y, kept) = backend.forward(act, &z, &layer.b)?;
             activations.push(y);
-            masks.push(mask);
+            saved.push(kept);
         }
         let last = activations.last().expect("starts with the input");
         let mut logits = last.matmul(&self.output.w).data;
@@ -722,7 +837,7 @@ impl Mlp {
         }
         Ok(Forward {
             activations,
-            masks,
+            saved,
             logits,
         })
     }
@@ -732,7 +847,7 @@ impl Mlp {
         backend: &B,
         act: Activation,
         learning_rate: f32,
-        pass: &Forward<B::Mask>,
+        pass: &Forward<B::Saved>,
         dlogits: &[f32],
     ) -> wgpu_activations::Result<()> {
         // Output layer, all on the CPU.
@@ -746,7 +861,7 @@ impl Mlp {
         // Hidden layers, last to first: the activation's backward on the
         // backend, the products on the CPU.
         for (i, layer) in self.hidden.iter_mut().enumerate().rev() {
-            let (dz, db) = backend.backward(act, &da, &pass.masks[i])?;
+            let (dz, db) = backend.backward(act, &da, &pass.saved[i])?;
             let dw = pass.activations[i].t_matmul(&dz);
             if i > 0 {
                 // Why before the update: the gradient flows back through the
