@@ -180,9 +180,14 @@ fn elu_gradient4(params: Params, x: vec4<u32>, dy: vec4<u32>) -> vec4<u32> {
     return smooth_gradient4(x, dy, elu_derivative_f32(widened4(x), alpha));
 }
 
-// sine: params.parameter is omega.
+// sine: params.parameter is omega. sin(t) of a zero t = omega * x is that
+// zero, its sign included (the sign the product's rules give).
 fn sine_activate4(params: Params, bits: vec4<u32>) -> vec4<u32> {
-    return smooth_lanes4(bits, sine_f32(widened4(bits), bitcast<f32>(params.parameter)));
+    let omega = bitcast<f32>(params.parameter);
+    let x = widened4(bits);
+    let t = bitcast<vec4<u32>>(omega * x);
+    let y = select(sine_f32(x, omega), bitcast<vec4<f32>>(t), (t & vec4(ABS_MASK)) == vec4(0u));
+    return smooth_lanes4(bits, y);
 }
 
 fn sine_gradient4(params: Params, x: vec4<u32>, dy: vec4<u32>) -> vec4<u32> {

@@ -200,9 +200,11 @@ fn smooth_result(input: f32, exact: f64, dtype: DType) -> f32 {
 
 /// `dx` of one element from the forward's input `x` and `dy`, every
 /// activation: the ReLU family through its mask bit
-/// ([`backward_element_in`]); a smooth one as `dy * f'(x)` rounded to
-/// `dtype` from the exact product (x's NaN first, then dy's; `0 * inf` is
-/// the canonical NaN).
+/// ([`backward_element_in`]); a smooth one as the f32 product of `dy` and
+/// `f'(x)` rounded to f32, then rounded to `dtype` (x's NaN first, then
+/// dy's; `0 * inf` is the canonical NaN). Rounding `f'(x)` first is what an
+/// f32 backward computes: an infinite `dy` times a derivative that
+/// underflows to zero is NaN, as in PyTorch.
 ///
 /// ```
 /// use wgpu_activations::cpu::{gradient_in, Subnormals};
@@ -224,15 +226,16 @@ pub fn gradient_in(
     if dy.is_nan() && !x.is_nan() {
         return dy;
     }
-    smooth_result(x, f64::from(dy) * exact_derivative(activation, x), dtype)
+    let derivative = exact_derivative(activation, x) as f32;
+    smooth_result(x, f64::from(dy * derivative), dtype)
 }
 
 /// `dx` of one element from the forward's output `y` and `dy`, for the
 /// activations that [go backward from their
 /// output](Activation::has_backward_from_output): `dy * y * (1 - y)` for
-/// sigmoid, `dy * (1 - y^2)` for tanh, from the exact value of that
-/// formula on `y` rounded to `dtype` (y's NaN first, then dy's). `None` for
-/// the others.
+/// sigmoid, `dy * (1 - y^2)` for tanh, the formula on `y` exact and rounded
+/// to f32, then multiplied by `dy` as in [`gradient_in`] (y's NaN first,
+/// then dy's). `None` for the others.
 pub fn gradient_from_output_in(
     activation: Activation,
     y: f32,
@@ -248,7 +251,7 @@ pub fn gradient_from_output_in(
     if dy.is_nan() && !y.is_nan() {
         return Some(dy);
     }
-    Some(smooth_result(y, f64::from(dy) * derivative, dtype))
+    Some(smooth_result(y, f64::from(dy * derivative as f32), dtype))
 }
 
 /// The mask bit of `x`: whether the derivative passes `dy` through.
