@@ -277,7 +277,8 @@ fn tally(
             };
             let error = error_ulps(x, g, exact, dtype);
             if !activation.bound_holds_at(x) {
-                // Outside the bounded range: finite, or the exact NaN.
+                // Outside the bounded range: a finite result (`dy` is 1 here,
+                // so nothing overflows), or the exact NaN.
                 let sound = g.is_finite() || error == 0.0;
                 return Tally {
                     outside: 1,
