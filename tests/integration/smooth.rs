@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgpu_activations::{Activation, DType, Error, HostInputs, Op, Tensor, cpu, exact, verify};
 
-use crate::common::{LENGTHS, bits, gpu, sample};
+use crate::common::{LENGTHS, bits, gpu, sample, small_binding_gpu};
 
 fn smooth() -> Vec<Activation> {
     Activation::examples()
@@ -97,6 +97,33 @@ fn the_fused_smooth_ops_are_within_their_bound_in_every_type() {
                         comparison.first_mismatch
                     );
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_smooth_op_agrees_on_the_split_path_in_f32() {
+    // 64 KiB bindings: 16,384 f32 a segment, so these run in several
+    // segments, the fused ones starting segments mid-row (16-bit types:
+    // dtypes.rs).
+    let Some(gpu) = small_binding_gpu(64 * 1024) else {
+        return;
+    };
+    for (len, cols) in [(40_007, 1), (100_013, 13)] {
+        let inputs = HostInputs {
+            x: sample::activations(len, len as u64),
+            dy: sample::activations(len, len as u64 + 1),
+            bias: sample::activations(cols, 9),
+        };
+        for activation in smooth() {
+            for op in Op::of_activation(activation) {
+                let comparison = verify::run(&gpu, op, &inputs).unwrap();
+                assert!(
+                    comparison.passed(),
+                    "{op} split, {len} elements: {:?}",
+                    comparison.first_mismatch
+                );
             }
         }
     }

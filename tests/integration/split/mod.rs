@@ -278,7 +278,7 @@ fn fused_ops_over_several_segments_and_row_groups() {
 fn fused_ops_over_several_segments_and_row_groups_on_views() {
     let Some(gpu) = small_gpu() else { return };
     for (case, &shape) in FUSED_SHAPES.iter().enumerate() {
-        check_fused_recorded(&gpu, &Activation::examples(), shape, case);
+        check_fused_recorded(&gpu, &relu_family(), shape, case);
     }
 }
 
@@ -291,16 +291,16 @@ fn fused_ops_over_several_segments_and_row_groups_on_views() {
 fn fused_ops_on_long_rows() {
     let Some(gpu) = small_gpu() else { return };
     for shape in [[67, 1000], [13, 4099]] {
-        check_owned_fused(&gpu, &Activation::examples(), shape, false);
+        check_owned_fused(&gpu, &relu_family(), shape, false);
     }
     let Some(gpu) = small_binding_gpu(1 << 20) else {
         return;
     };
-    check_owned_fused(&gpu, &Activation::examples(), [700, 1000], true);
-    check_fused_recorded(&gpu, &Activation::examples(), [700, 1000], 0);
+    check_owned_fused(&gpu, &relu_family(), [700, 1000], true);
+    check_fused_recorded(&gpu, &relu_family(), [700, 1000], 0);
     for shape in [[600, 512], [300, 1024]] {
-        check_owned_fused(&gpu, &Activation::examples(), shape, true);
-        check_fused_recorded(&gpu, &Activation::examples(), shape, 1);
+        check_owned_fused(&gpu, &relu_family(), shape, true);
+        check_fused_recorded(&gpu, &relu_family(), shape, 1);
     }
     let Some(gpu) = small_binding_gpu(8 << 20) else {
         return;
