@@ -146,9 +146,9 @@ pub fn ulp(exact: f64, dtype: DType) -> f64 {
     2f64.powi(exponent - (precision - 1))
 }
 
-/// The largest finite value of `dtype`.
+/// The largest finite value of `dtype`: the one below +infinity.
 fn max_finite(dtype: DType) -> f64 {
-    f64::from(dtype.value_of(dtype.bits_of(f32::MAX)))
+    f64::from(dtype.value_of(dtype.bits_of(f32::INFINITY) - 1))
 }
 
 /// The error of `gpu` against `exact` for input `x`, in ULP of `exact` in
@@ -412,7 +412,9 @@ mod tests {
     fn errors_count_steps_and_demand_exact_specials() {
         let one_up = 1.0 + f32::EPSILON;
         assert_eq!(error_ulps(0.5, one_up, 1.0, DType::F32), 1.0);
-        assert_eq!(error_ulps(0.5, 1.0, 1.0 + 2f64.powi(-25), DType::F32), 0.5);
+        // Above 1 the spacing is 2^-23: a quarter of it.
+        assert_eq!(error_ulps(0.5, 1.0, 1.0 + 2f64.powi(-25), DType::F32), 0.25);
+        assert_eq!(error_ulps(0.5, 1.0, 1.0 - 2f64.powi(-25), DType::F32), 0.5);
         let nan = f32::from_bits(0x7fc1_2345);
         assert_eq!(error_ulps(nan, nan, f64::NAN, DType::F32), 0.0);
         assert!(error_ulps(nan, f32::NAN, f64::NAN, DType::F32).is_infinite());
@@ -423,6 +425,16 @@ mod tests {
         assert_eq!(
             error_ulps(f32::INFINITY, canonical, f64::NAN, DType::F32),
             0.0
+        );
+    }
+
+    #[test]
+    fn the_largest_finite_value_is_each_types_own() {
+        assert_eq!(max_finite(DType::F32), f64::from(f32::MAX));
+        assert_eq!(max_finite(DType::F16), 65504.0);
+        assert_eq!(
+            max_finite(DType::BF16),
+            f64::from(f32::from_bits(0x7f7f_0000))
         );
     }
 

@@ -598,7 +598,10 @@ mod tests {
         let expected = |op: BenchOp| -> f64 {
             let per_column = 4.0 * op.cols(n) as f64 / n as f64;
             match op {
-                BenchOp::Op(Op::BackwardFromInput(_)) => 12.0,
+                BenchOp::Op(Op::BackwardFromInput(_) | Op::BackwardFromOutput(_)) => 12.0,
+                BenchOp::Op(
+                    Op::BiasForwardWithPreactivation(_) | Op::BiasBackwardFromPreactivation(_),
+                ) => 12.0 + per_column,
                 BenchOp::Op(Op::ForwardWithMask(_) | Op::BackwardFromMask(_)) => 8.125,
                 BenchOp::Op(Op::BiasForwardWithMask(_) | Op::BiasBackward(_)) => 8.125 + per_column,
                 BenchOp::Op(Op::BiasAdd | Op::BiasForward(_)) | BenchOp::BiasAddThenRelu => {
