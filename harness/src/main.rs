@@ -52,6 +52,13 @@ enum Command {
         /// Only these element types (comma-separated: f32, f16, bf16).
         #[arg(long)]
         dtypes: Option<String>,
+        /// Only these activations (comma-separated kind names, e.g.
+        /// `gelu,silu`).
+        #[arg(long)]
+        activations: Option<String>,
+        /// Only this direction (`forward` or `derivative`).
+        #[arg(long)]
+        direction: Option<String>,
     },
     /// Time every op on the GPU (kernel only, and round trip), against the
     /// copy bandwidth of the same device, and the tuned CPU baseline against
@@ -99,7 +106,15 @@ fn main() -> ExitCode {
             exhaustive,
             backends,
             dtypes,
-        } => run_accuracy(exhaustive, backends.as_deref(), dtypes.as_deref()),
+            activations,
+            direction,
+        } => run_accuracy(
+            exhaustive,
+            backends.as_deref(),
+            dtypes.as_deref(),
+            activations.as_deref(),
+            direction.as_deref(),
+        ),
         Command::Bench {
             quick,
             out,
@@ -164,6 +179,8 @@ fn run_accuracy(
     exhaustive: bool,
     backends: Option<&str>,
     dtypes: Option<&str>,
+    activations: Option<&str>,
+    direction: Option<&str>,
 ) -> Result<ExitCode> {
     let coverage = if exhaustive {
         accuracy::Coverage::Exhaustive
@@ -184,14 +201,50 @@ fn run_accuracy(
             parsed
         }
     };
+    let all = accuracy::activations();
+    let activations: Vec<_> = match activations {
+        None => all,
+        Some(list) => {
+            let names: Vec<&str> = list.split(',').map(str::trim).collect();
+            let chosen: Vec<_> = all
+                .into_iter()
+                .filter(|a| names.contains(&a.kind_name()))
+                .collect();
+            if chosen.len() != names.len() {
+                let known: Vec<&str> = accuracy::activations()
+                    .iter()
+                    .map(|a| a.kind_name())
+                    .collect();
+                eprintln!(
+                    "error: unknown activation in {list:?}; known: {}",
+                    known.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+            chosen
+        }
+    };
+    let directions: Vec<accuracy::Direction> = match direction {
+        None => accuracy::Direction::ALL.to_vec(),
+        Some(name) => match accuracy::Direction::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+        {
+            Some(direction) => vec![direction],
+            None => {
+                eprintln!("error: unknown direction {name:?}; known: forward, derivative");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     let mut failures = 0;
     for options in backend_runs(backends)? {
         let gpu = Gpu::with_options(&options)?;
         let info = gpu.info();
         println!("\n{:?}: {} ({})", info.backend, info.name, info.driver);
         println!("{}", accuracy::header());
-        for activation in accuracy::activations() {
-            for direction in accuracy::Direction::ALL {
+        for &activation in &activations {
+            for &direction in &directions {
                 for &dtype in &dtypes {
                     let started = std::time::Instant::now();
                     let what = format!("{activation} {} {dtype}", direction.name());
