@@ -150,19 +150,40 @@ pub fn activate_in(activation: Activation, x: f32, dtype: DType, subnormals: Sub
     }
 }
 
-/// The exact (f64) value of a smooth activation at `x` ([`exact`]); NaN
-/// for the ReLU family, whose reference is [`activate_in`].
+/// The exact (f64) value of a smooth activation at `x` ([`exact`]), with
+/// softplus's `beta * x` and sine's `omega * x` the f32 products, as the
+/// kernels and PyTorch compute them; NaN for the ReLU family, whose
+/// reference is [`activate_in`].
 pub fn exact_forward(activation: Activation, x: f32) -> f64 {
-    let v = f64::from(x);
+    match activation {
+        Activation::Softplus { beta, threshold } => exact::softplus(x, beta, threshold),
+        Activation::Sine { omega } => exact::sine(x, omega),
+        _ => exact_function(activation, f64::from(x)),
+    }
+}
+
+/// A smooth activation as a function of a real `v`: [`exact_forward`] with
+/// the products by a parameter exact too, the function finite differences
+/// differentiate. NaN for the ReLU family.
+///
+/// ```
+/// use wgpu_activations::{cpu, Activation};
+/// let sine = Activation::Sine { omega: 30.0 };
+/// assert_eq!(cpu::exact_function(sine, 0.1), (30.0f64 * 0.1).sin());
+/// ```
+pub fn exact_function(activation: Activation, v: f64) -> f64 {
     match activation {
         Activation::Sigmoid => exact::sigmoid(v),
         Activation::Tanh => exact::tanh(v),
         Activation::Silu => exact::silu(v),
         Activation::Gelu => exact::gelu(v),
         Activation::GeluTanh => exact::gelu_tanh(v),
-        Activation::Softplus { beta, threshold } => exact::softplus(x, beta, threshold),
+        Activation::Softplus { beta, threshold } => {
+            let beta = f64::from(beta);
+            exact::softplus_of_product(beta * v, v, beta, f64::from(threshold))
+        }
         Activation::Elu { alpha } => exact::elu(v, f64::from(alpha)),
-        Activation::Sine { omega } => exact::sine(x, omega),
+        Activation::Sine { omega } => (f64::from(omega) * v).sin(),
         Activation::Relu | Activation::LeakyRelu { .. } | Activation::ClippedRelu { .. } => {
             f64::NAN
         }

@@ -143,10 +143,21 @@ fn log1p_exp(t: f64) -> f64 {
 /// `x` where `t > threshold`, else `log(1 + e^t) / beta`.
 pub fn softplus(x: f32, beta: f32, threshold: f32) -> f64 {
     let t = beta * x;
+    softplus_of_product(
+        f64::from(t),
+        f64::from(x),
+        f64::from(beta),
+        f64::from(threshold),
+    )
+}
+
+/// [`softplus`] given the product `t` of `beta` and `x` (exact, for a
+/// real-valued `x`, or the f32 product as [`softplus`] takes it).
+pub fn softplus_of_product(t: f64, x: f64, beta: f64, threshold: f64) -> f64 {
     if t > threshold {
-        f64::from(x)
+        x
     } else {
-        log1p_exp(f64::from(t)) / f64::from(beta)
+        log1p_exp(t) / beta
     }
 }
 

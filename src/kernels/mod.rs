@@ -55,8 +55,9 @@ const RELU: Part = part!("relu.wgsl");
 const RELU_IN_PLACE: Part = part!("relu_in_place.wgsl");
 const FORWARD: Part = part!("forward.wgsl");
 const BACKWARD_FROM_MASK: Part = part!("backward_from_mask.wgsl");
-const BACKWARD_FROM_INPUT: Part = part!("backward_from_input.wgsl");
-const BACKWARD_FROM_OUTPUT: Part = part!("backward_from_output.wgsl");
+const BACKWARD_FROM_SAVED: Part = part!("backward_from_saved.wgsl");
+const FROM_INPUT: Part = part!("from_input.wgsl");
+const FROM_OUTPUT: Part = part!("from_output.wgsl");
 const BIAS_STORAGE: Part = part!("bias_storage.wgsl");
 const BIAS_UNIFORM: Part = part!("bias_uniform.wgsl");
 const BIAS_FORWARD: Part = part!("bias_forward.wgsl");
@@ -93,8 +94,9 @@ pub(crate) const PARTS: &[Part] = &[
     RELU_IN_PLACE,
     FORWARD,
     BACKWARD_FROM_MASK,
-    BACKWARD_FROM_INPUT,
-    BACKWARD_FROM_OUTPUT,
+    BACKWARD_FROM_SAVED,
+    FROM_INPUT,
+    FROM_OUTPUT,
     BIAS_STORAGE,
     BIAS_UNIFORM,
     BIAS_FORWARD,
@@ -258,31 +260,32 @@ pub(crate) static ACTIVATION_BACKWARD_FROM_MASK: KernelSpec = KernelSpec {
 pub(crate) static ACTIVATION_BACKWARD_FROM_INPUT: KernelSpec = KernelSpec {
     name: "activation_backward_from_input",
     parts: &[
-        BACKWARD_FROM_INPUT,
+        BACKWARD_FROM_SAVED,
+        FROM_INPUT,
         STATELESS_CHUNK,
         NO_MASK_OUT,
         CHUNK_LOOP,
     ],
     entry_point: "elementwise",
-    bindings: &[(0, "dy"), (1, "saved_x"), (2, "dx"), (3, "params")],
+    bindings: &[(0, "dy"), (1, "saved"), (2, "dx"), (3, "params")],
     kinds: Kinds::Activations,
     types: Types::Every,
     layout: Layout::Elementwise,
 };
 
+/// [`ACTIVATION_BACKWARD_FROM_INPUT`] from the forward's output (sigmoid,
+/// tanh).
 pub(crate) static ACTIVATION_BACKWARD_FROM_OUTPUT: KernelSpec = KernelSpec {
     name: "activation_backward_from_output",
     parts: &[
-        BACKWARD_FROM_OUTPUT,
+        BACKWARD_FROM_SAVED,
+        FROM_OUTPUT,
         STATELESS_CHUNK,
         NO_MASK_OUT,
         CHUNK_LOOP,
     ],
-    entry_point: "elementwise",
-    bindings: &[(0, "dy"), (1, "saved_y"), (2, "dx"), (3, "params")],
     kinds: Kinds::OutputActivations,
-    types: Types::Every,
-    layout: Layout::Elementwise,
+    ..ACTIVATION_BACKWARD_FROM_INPUT
 };
 
 pub(crate) static BIAS_ACTIVATION_FORWARD: KernelSpec = KernelSpec {

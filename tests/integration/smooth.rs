@@ -5,7 +5,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgpu_activations::{Activation, DType, Error, HostInputs, Op, Tensor, cpu, exact, verify};
+use wgpu_activations::{Activation, DType, Error, HostInputs, Op, Tensor, cpu, verify};
 
 use crate::common::{LENGTHS, bits, gpu, sample, small_binding_gpu};
 
@@ -251,20 +251,7 @@ fn fused_gradients_agree_with_f64_finite_differences() {
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
         for activation in smooth() {
-            let f = |v: f64| -> f64 {
-                match activation {
-                    Activation::Softplus { beta, threshold } => {
-                        let t = f64::from(beta) * v;
-                        if t > f64::from(threshold) {
-                            v
-                        } else {
-                            t.exp().ln_1p() / f64::from(beta)
-                        }
-                    }
-                    Activation::Sine { omega } => (f64::from(omega) * v).sin(),
-                    _ => smooth_f64(activation, v),
-                }
-            };
+            let f = |v: f64| cpu::exact_function(activation, v);
             let x_t = Tensor::from_slice_with_shape(&gpu, &x, &[rows, cols]).unwrap();
             let b_t = Tensor::from_slice(&gpu, &b).unwrap();
             let (_, z) = gpu
@@ -308,19 +295,6 @@ fn fused_gradients_agree_with_f64_finite_differences() {
                 }
             }
         }
-    }
-}
-
-/// The activations without a parameter, as exact f64 functions of an f64.
-fn smooth_f64(activation: Activation, v: f64) -> f64 {
-    match activation {
-        Activation::Sigmoid => exact::sigmoid(v),
-        Activation::Tanh => exact::tanh(v),
-        Activation::Silu => exact::silu(v),
-        Activation::Gelu => exact::gelu(v),
-        Activation::GeluTanh => exact::gelu_tanh(v),
-        Activation::Elu { alpha } => exact::elu(v, f64::from(alpha)),
-        other => unreachable!("{other} is handled by the caller"),
     }
 }
 
