@@ -349,12 +349,13 @@ impl Activation {
         }
     }
 
-    /// Whether the activation's forward or backward does float arithmetic
-    /// (the leaky multiply, every smooth activation), where a GPU may flush
-    /// subnormals to zero: the one deviation from the reference the checker
-    /// allows the exact ones.
+    /// Whether the ReLU-family activation's forward or backward does float
+    /// arithmetic (the leaky multiply), where a GPU may flush subnormals to
+    /// zero: the one deviation from the reference the checker allows the
+    /// exact activations. False for the smooth ones, which are held to their
+    /// bound, subnormal results included.
     pub fn does_arithmetic(self) -> bool {
-        !matches!(self, Activation::Relu | Activation::ClippedRelu { .. })
+        matches!(self, Activation::LeakyRelu { .. })
     }
 
     /// The f32 the kernels read as the activation's first parameter (its

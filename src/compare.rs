@@ -85,6 +85,19 @@ pub struct Mismatch {
     pub cpu: u32,
 }
 
+impl Mismatch {
+    /// Element `index` of `output`, with its input (0 past `input`'s end).
+    fn of_values(output: &'static str, index: usize, input: &[f32], gpu: f32, cpu: f32) -> Self {
+        Mismatch {
+            output,
+            index,
+            input: input.get(index).map_or(0, |v| v.to_bits()),
+            gpu: gpu.to_bits(),
+            cpu: cpu.to_bits(),
+        }
+    }
+}
+
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -161,13 +174,7 @@ impl Comparison {
                 self.flushed += 1;
                 continue;
             }
-            self.mismatch(Mismatch {
-                output,
-                index,
-                input: input.get(index).map_or(0, |v| v.to_bits()),
-                gpu: g.to_bits(),
-                cpu: c.to_bits(),
-            });
+            self.mismatch(Mismatch::of_values(output, index, input, g, c));
         }
     }
 
@@ -213,13 +220,7 @@ impl Comparison {
                 distance <= u64::from(ulps)
             };
             if !agrees {
-                self.mismatch(Mismatch {
-                    output,
-                    index,
-                    input: input.get(index).map_or(0, |v| v.to_bits()),
-                    gpu: g.to_bits(),
-                    cpu: c.to_bits(),
-                });
+                self.mismatch(Mismatch::of_values(output, index, input, g, c));
             }
         }
     }
