@@ -65,7 +65,7 @@ enum Command {
     /// the host's memcpy, on one and on all cores; print a table, the targets
     /// and the batched-vs-one-by-one comparison of small ops.
     Bench {
-        /// Fewer sizes and samples (under a minute on a 2-core machine).
+        /// Fewer sizes and samples (about 1.5 minutes on a 2-core machine).
         #[arg(long)]
         quick: bool,
         /// Write bench.csv, bench_dtypes.csv (the per-type rows), bench.json and the plot bench.svg into this directory.
