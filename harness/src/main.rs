@@ -12,7 +12,7 @@ use wgpu_activations_harness::{Result, accuracy, check, sample};
 #[derive(Parser)]
 #[command(
     version,
-    about = "ReLU-family activations as WGSL compute shaders, verified against a CPU reference"
+    about = "Neural-network activations as WGSL compute shaders, verified against a CPU reference"
 )]
 struct Cli {
     #[command(subcommand)]
